@@ -1,0 +1,23 @@
+//! Pages, one file each. A page renders on the server and hydrates in the browser.
+
+mod home;
+
+pub use home::HomePage;
+
+use leptos::prelude::*;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="page">
+            <h1>"Page not found"</h1>
+            <p>
+                <a href="/">"Back to the start page"</a>
+            </p>
+        </section>
+    }
+}

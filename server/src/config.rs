@@ -1,0 +1,45 @@
+//! Command line and environment.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+use leptos::prelude::LeptosOptions;
+
+/// The embedded default: a SQLite file under ./data, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/chronicle.sqlite3";
+
+#[derive(Debug, Parser)]
+#[command(name = "chronicle", version, about = "Chronicle: an event-driven team board")]
+pub struct Cli {
+    /// sqlite://FILE (embedded, default) or postgres://USER@HOST/DB (several nodes).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database and serve the app (the default).
+    Serve {
+        /// Address to listen on; defaults to LEPTOS_SITE_ADDR, then 127.0.0.1:3000.
+        #[arg(long, env = "CHRONICLE_ADDR")]
+        addr: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// Leptos options from cargo-leptos's environment, with Chronicle's defaults where it
+/// is not set (e.g. when the binary runs on its own).
+pub fn leptos_options(addr: Option<SocketAddr>) -> anyhow::Result<LeptosOptions> {
+    let mut options = leptos::config::get_configuration(None)?.leptos_options;
+    if options.output_name.is_empty() {
+        options.output_name = "chronicle".into();
+    }
+    if let Some(addr) = addr {
+        options.site_addr = addr;
+    }
+    Ok(options)
+}

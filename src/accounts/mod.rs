@@ -1,0 +1,125 @@
+//! Accounts: the tenants. Everything else in Chronicle belongs to exactly one.
+
+mod name;
+
+pub use name::{AccountName, AccountSlug};
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::store::{on_pool, on_tx, Store, Tx};
+
+/// Identifies an account. A distinct type so an account id cannot be passed where a
+/// card id is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct AccountId(pub Uuid);
+
+impl AccountId {
+    pub fn new() -> Self {
+        AccountId(Uuid::now_v7())
+    }
+}
+
+impl Default for AccountId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Account {
+    pub id: AccountId,
+    pub slug: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Creates an account named `name`; its URL slug is derived from the name.
+pub async fn create_account(store: &Store, name: AccountName) -> Result<Account> {
+    let mut tx = store.begin().await?;
+    let account = create_account_in(&mut tx, &name).await?;
+    tx.commit().await?;
+    Ok(account)
+}
+
+/// Creates an account inside the caller's transaction (e.g. together with its owner).
+/// Two teams may share a name: the second gets the next free slug (`acme-2`).
+pub async fn create_account_in(tx: &mut Tx, name: &AccountName) -> Result<Account> {
+    let base = AccountSlug::from_name(name);
+    let mut account = Account {
+        id: AccountId::new(),
+        slug: String::new(),
+        name: name.as_str().to_owned(),
+        // Stored at microsecond precision on both engines.
+        created_at: truncate_to_micros(OffsetDateTime::now_utc()),
+    };
+    for n in 1..=MAX_SLUG_ATTEMPTS {
+        account.slug = base.numbered(n);
+        // ON CONFLICT DO NOTHING rather than catching the error: on PostgreSQL a failed
+        // statement aborts the whole transaction.
+        let inserted = on_tx!(tx, |c| {
+            sqlx::query(
+                "INSERT INTO accounts (id, slug, name, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (slug) DO NOTHING",
+            )
+            .bind(account.id)
+            .bind(&account.slug)
+            .bind(&account.name)
+            .bind(account.created_at)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 1 {
+            return Ok(account);
+        }
+    }
+    Err(Error::Conflict(format!(
+        "too many teams are called {:?}; choose another name",
+        name.as_str()
+    )))
+}
+
+/// How many numbered slugs to try before giving up on a name.
+const MAX_SLUG_ATTEMPTS: u32 = 50;
+
+/// All accounts, oldest first. (The sign-in-less home page lists them; once sign-in
+/// exists a person sees only the accounts they belong to.)
+pub async fn list_accounts(store: &Store) -> Result<Vec<Account>> {
+    let rows = on_pool!(store, |p| {
+        sqlx::query_as::<_, Account>(
+            "SELECT id, slug, name, created_at FROM accounts ORDER BY created_at, id",
+        )
+        .fetch_all(p)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// The account at `/<slug>`.
+pub async fn find_account_by_slug(store: &Store, slug: &str) -> Result<Account> {
+    let row = on_pool!(store, |p| {
+        sqlx::query_as::<_, Account>(
+            "SELECT id, slug, name, created_at FROM accounts WHERE slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(p)
+        .await?
+    });
+    row.ok_or(Error::NotFound("account"))
+}
+
+pub(crate) fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
+    let micros = t.microsecond();
+    t.replace_microsecond(micros).unwrap_or(t)
+}

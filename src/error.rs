@@ -1,0 +1,49 @@
+//! The engine's one error type. Callers map it to a status and a message; the variants
+//! say what went wrong in terms a person can act on, and keep internal detail (SQL,
+//! driver errors) out of what is shown.
+
+/// The result of every fallible engine function.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input failed validation; `field` names the offending input.
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+
+    /// The thing asked for does not exist (or belongs to another account, which the
+    /// caller must not be able to tell apart).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    /// The change conflicts with existing data (a taken name, a stale version).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The database URL or other configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// True for errors caused by the caller's input rather than by the system.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Invalid { .. } | Error::NotFound(_) | Error::Conflict(_)
+        )
+    }
+}

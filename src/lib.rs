@@ -1,0 +1,12 @@
+//! Chronicle's engine: the domain, its events and their storage.
+//!
+//! Nothing here knows about Leptos or HTTP. The `app` crate calls these functions from
+//! its server functions; the `server` crate wires them into the axum router and the CLI.
+//! Every function that touches tenant data takes the account it acts for.
+
+pub mod accounts;
+pub mod error;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use store::{Engine, Store};

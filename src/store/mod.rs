@@ -1,0 +1,259 @@
+//! Storage: one `Store` over two first-class engines.
+//!
+//! SQLite (a file in WAL mode) is the embedded default; PostgreSQL, chosen by a
+//! `postgres://` URL, is how several server nodes share one database.
+//!
+//! Why not sqlx's `Any` driver: it maps only primitive types, so UUIDs, timestamps and
+//! JSON would have to be stored as text on PostgreSQL too, and the engine-specific parts
+//! the event log needs (row locks, `SKIP LOCKED`, `LISTEN/NOTIFY`, row-level security)
+//! do not fit behind it anyway. Instead the store holds one concrete sqlx pool per
+//! engine. Most SQL is written once, in the portable subset both engines accept (`$1`
+//! placeholders, `uuid`/`timestamp`/`json` mapped by sqlx natively on each), and the
+//! [`on_pool!`] / [`on_tx!`] macros expand the same code for each engine, so each copy
+//! is type-checked against its own driver. Where the engines differ, the code matches
+//! on the engine explicitly and says why.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Postgres, Sqlite};
+
+use crate::error::{Error, Result};
+
+/// Runs `$body` with `$p` bound to the engine's pool (`&SqlitePool` or `&PgPool`).
+macro_rules! on_pool {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match &mut $tx.inner {
+            $crate::store::TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::store::TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {on_pool, on_tx};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on the database. Cheap to clone (it is a pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+/// What the database reports about itself, for `/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStatus {
+    pub engine: Engine,
+    /// The newest applied migration, or `None` on an unmigrated database.
+    pub migration_version: Option<i64>,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Opens the database at `url`: `sqlite://path/to/file` (created if missing) or
+    /// `postgres://…`. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            return Ok(Store {
+                pool: Pool::Postgres(pool),
+            });
+        }
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| Error::Config(format!("bad SQLite URL {url:?}: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL + NORMAL: durable across application crashes; a power cut can lose
+                // the last transactions but never corrupts the file.
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(dir) = options.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::Config(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            return Ok(Store {
+                pool: Pool::Sqlite(pool),
+            });
+        }
+        Err(Error::Config(format!(
+            "unsupported database URL {url:?}: use sqlite://FILE or postgres://…"
+        )))
+    }
+
+    /// Opens and migrates in one step: what the server does at start-up.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.pool {
+            Pool::Sqlite(_) => Engine::Sqlite,
+            Pool::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations of this engine that are not applied yet.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// The version of the newest migration compiled into this binary.
+    pub fn latest_migration(&self) -> Option<i64> {
+        let migrator = match self.engine() {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.iter().map(|m| m.version).max()
+    }
+
+    /// Engine and applied migration version; fails if the database is unreachable.
+    pub async fn status(&self) -> Result<StoreStatus> {
+        let applied: Option<i64> = on_pool!(self, |p| {
+            let exists: bool = match self.engine() {
+                Engine::Sqlite => sqlx::query_scalar(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE name = '_sqlx_migrations'",
+                )
+                .fetch_one(p)
+                .await?,
+                Engine::Postgres => {
+                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                        .fetch_one(p)
+                        .await?
+                }
+            };
+            if exists {
+                sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(p)
+                    .await?
+            } else {
+                None
+            }
+        });
+        Ok(StoreStatus {
+            engine: self.engine(),
+            migration_version: applied,
+        })
+    }
+
+    /// Begins a read-write transaction.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front, so two
+    /// writers queue on the busy timeout instead of one failing when it upgrades a read
+    /// lock. On PostgreSQL it is an ordinary `BEGIN` (READ COMMITTED).
+    pub async fn begin(&self) -> Result<Tx> {
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+
+    /// Closes every connection; pending work finishes first.
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await)
+    }
+}
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// A database transaction on either engine. Dropped without [`Tx::commit`], it rolls
+/// back, so an error anywhere in a business change leaves nothing half-written.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.rollback().await?,
+            TxInner::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.inner {
+            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Postgres(_) => Engine::Postgres,
+        }
+    }
+}
