@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod error;
 pub mod store;
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use store::{Engine, Store};

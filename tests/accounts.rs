@@ -1,12 +1,12 @@
 //! Accounts: created with a valid name, listed, found by slug, and refused clearly.
 
-mod common;
+
 
 use chronicle::accounts::{self, AccountName};
 use chronicle::Error;
 
 
-engine_tests! {
+chronicle::engine_tests! {
     async fn a_created_account_is_listed_and_found_by_its_slug(store) {
         let name = AccountName::parse("Acme Design").expect("valid");
         let created = accounts::create_account(&store, name).await.expect("create");

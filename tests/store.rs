@@ -1,10 +1,10 @@
 //! The store opens, migrates and reports itself the same way on both engines.
 
-mod common;
+
 
 use chronicle::{Engine, Store};
 
-engine_tests! {
+chronicle::engine_tests! {
     async fn a_new_database_is_migrated_to_the_latest_version(store) {
         let status = store.status().await.expect("status");
         assert_eq!(status.migration_version, store.latest_migration());
@@ -32,9 +32,9 @@ engine_tests! {
 
 #[tokio::test]
 async fn the_engine_is_chosen_by_the_url() {
-    let (sqlite, _db) = common::sqlite().await;
+    let (sqlite, _db) = chronicle::testing::sqlite().await;
     assert_eq!(sqlite.engine(), Engine::Sqlite);
-    let (pg, _db) = common::postgres().await;
+    let (pg, _db) = chronicle::testing::postgres().await;
     assert_eq!(pg.engine(), Engine::Postgres);
 }
 

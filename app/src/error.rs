@@ -33,7 +33,9 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(msg) | ServerFnErrorErr::Deserialization(msg) => {
+            ServerFnErrorErr::Args(msg)
+            | ServerFnErrorErr::Deserialization(msg)
+            | ServerFnErrorErr::MissingArg(msg) => {
                 AppError::Invalid {
                     field: None,
                     message: format!("malformed request: {msg}"),
@@ -47,12 +49,11 @@ impl FromServerFnError for AppError {
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::AppError;
-    use leptos::prelude::use_context;
-    use leptos_axum::ResponseOptions;
     use http::StatusCode;
 
     impl AppError {
-        /// The HTTP status this error is answered with.
+        /// The HTTP status this error is answered with (set by the server's
+        /// middleware, which sees every server function's error).
         pub fn status(&self) -> StatusCode {
             match self {
                 AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -62,18 +63,11 @@ mod ssr {
             }
         }
 
-        /// Sets the response status of the running server function to match.
-        pub fn respond(self) -> Self {
-            if let Some(res) = use_context::<ResponseOptions>() {
-                res.set_status(self.status());
-            }
-            self
-        }
     }
 
     impl From<chronicle::Error> for AppError {
         fn from(err: chronicle::Error) -> Self {
-            let mapped = match err {
+            match err {
                 chronicle::Error::Invalid { field, message } => AppError::Invalid {
                     field: Some(field.to_owned()),
                     message,
@@ -84,8 +78,7 @@ mod ssr {
                     tracing::error!(error = %other, "server function failed");
                     AppError::Internal
                 }
-            };
-            mapped.respond()
+            }
         }
     }
 }

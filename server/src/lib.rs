@@ -4,6 +4,7 @@
 
 pub mod config;
 mod health;
+mod server_fn_status;
 
 use std::future::Future;
 
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -8,6 +8,6 @@ pub mod accounts;
 pub(crate) fn store() -> Result<chronicle::Store, crate::error::AppError> {
     leptos::prelude::use_context::<chronicle::Store>().ok_or_else(|| {
         tracing::error!("no Store in the server function context");
-        crate::error::AppError::Internal.respond()
+        crate::error::AppError::Internal
     })
 }

@@ -40,10 +40,11 @@ pub fn HomePage() -> impl IntoView {
                                             each=move || list.clone()
                                             key=|a| a.id
                                             children=|a| {
+                                                let path = format!("/{}", a.slug);
                                                 view! {
-                                                    <li data-slug=a.slug.clone()>
+                                                    <li data-slug=a.slug>
                                                         <span class="name">{a.name}</span>
-                                                        <span class="slug">"/" {a.slug}</span>
+                                                        <span class="slug">{path}</span>
                                                     </li>
                                                 }
                                             }

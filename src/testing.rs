@@ -1,17 +1,17 @@
-//! Test harness: a fresh database per test, on each engine.
+//! Test support: a fresh database per test, on each engine. Used by the engine's own
+//! tests and by the server's; compiled into the library so both can reach it.
 //!
 //! SQLite: a new file in a temporary directory. PostgreSQL: a new database on the
 //! server at `CHRONICLE_TEST_POSTGRES_URL` (default: the local server, trust auth),
 //! named `chronicle_t_…` so `scripts/test` can drop leftovers. A PostgreSQL test never
 //! skips itself: if the server is unreachable it fails, loudly.
-#![allow(dead_code)]
-
-use chronicle::Store;
+use crate::Store;
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Keeps the test's database alive; SQLite's directory is removed on drop.
 pub struct TestDb {
+    /// The database URL, for a second connection or a second server process.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
@@ -72,7 +72,7 @@ macro_rules! engine_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let ($store, _db) = $crate::common::sqlite().await;
+                    let ($store, _db) = $crate::testing::sqlite().await;
                     $body
                 }
             )*
@@ -83,7 +83,7 @@ macro_rules! engine_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let ($store, _db) = $crate::common::postgres().await;
+                    let ($store, _db) = $crate::testing::postgres().await;
                     $body
                 }
             )*
