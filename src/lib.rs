@@ -5,7 +5,11 @@
 //! Every function that touches tenant data takes the account it acts for.
 
 pub mod accounts;
+pub mod activity;
 pub mod error;
+pub mod events;
+pub mod inbox;
+pub mod queue;
 pub mod store;
 pub mod testing;
 

@@ -65,14 +65,17 @@ pub async fn fresh_postgres_database() -> String {
 /// `postgres::name`.
 #[macro_export]
 macro_rules! engine_tests {
-    ($(async fn $name:ident($store:ident) $body:block)*) => {
+    // `async fn name(store)`: the test does not need the database URL.
+    ($(async fn $name:ident($store:ident $(, $db:ident)?) $body:block)*) => {
         mod sqlite {
             #[allow(unused_imports)]
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let ($store, _db) = $crate::testing::sqlite().await;
+                    #[allow(unused_variables)]
+                    let ($store, db) = $crate::testing::sqlite().await;
+                    $(let $db = &db;)?
                     $body
                 }
             )*
@@ -83,10 +86,116 @@ macro_rules! engine_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let ($store, _db) = $crate::testing::postgres().await;
+                    #[allow(unused_variables)]
+                    let ($store, db) = $crate::testing::postgres().await;
+                    $(let $db = &db;)?
                     $body
                 }
             )*
         }
     };
+}
+
+/// Runs `sql` on a connection of its own, bypassing the engine: how tests tamper with
+/// the log or inspect what the engine hides.
+pub async fn execute_raw(db: &TestDb, sql: &str) -> Result<u64, sqlx::Error> {
+    use sqlx::Connection;
+    if db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+        let n = sqlx::raw_sql(sql).execute(&mut conn).await?.rows_affected();
+        conn.close().await?;
+        Ok(n)
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
+        let n = sqlx::raw_sql(sql).execute(&mut conn).await?.rows_affected();
+        conn.close().await?;
+        Ok(n)
+    }
+}
+
+/// A new account named `name`, created by the system actor.
+pub async fn account(store: &Store, name: &str) -> crate::accounts::Account {
+    let name = crate::accounts::AccountName::parse(name).expect("valid account name");
+    crate::accounts::create_account(store, name, &crate::events::Actor::System)
+        .await
+        .expect("create account")
+}
+
+/// A member actor with a fresh id.
+pub fn member(name: &str) -> crate::events::Actor {
+    crate::events::Actor::Member {
+        id: uuid::Uuid::now_v7(),
+        name: name.to_owned(),
+    }
+}
+
+/// The test inbox: accepts every event of the types it is given (all when empty) and
+/// remembers each delivery as `(account, sequence, type)`.
+pub struct RecordingInbox {
+    pub name: &'static str,
+    pub types: Vec<&'static str>,
+    pub deliveries: std::sync::Mutex<Vec<(crate::accounts::AccountId, i64, String)>>,
+}
+
+impl RecordingInbox {
+    pub fn new(name: &'static str) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(RecordingInbox {
+            name,
+            types: Vec::new(),
+            deliveries: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn delivered(&self) -> Vec<(crate::accounts::AccountId, i64, String)> {
+        self.deliveries.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+}
+
+impl crate::inbox::Inbox for RecordingInbox {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn accepts(&self, event: &dyn crate::events::AnyEvent) -> bool {
+        self.types.is_empty() || self.types.contains(&event.type_name())
+    }
+    fn handle<'a>(
+        &'a self,
+        _tx: &'a mut crate::store::Tx,
+        delivery: &'a crate::inbox::Delivery,
+    ) -> crate::queue::worker_types::BoxFuture<'a, crate::Result<()>> {
+        Box::pin(async move {
+            if let Ok(mut d) = self.deliveries.lock() {
+                d.push((
+                    delivery.account,
+                    delivery.stored.row.sequence,
+                    delivery.stored.row.event_type.clone(),
+                ));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// An inbox whose every delivery fails, to prove failures stay in their inbox.
+pub struct FailingInbox {
+    pub max_attempts: i32,
+}
+
+impl crate::inbox::Inbox for FailingInbox {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+    fn accepts(&self, _event: &dyn crate::events::AnyEvent) -> bool {
+        true
+    }
+    fn handle<'a>(
+        &'a self,
+        _tx: &'a mut crate::store::Tx,
+        _delivery: &'a crate::inbox::Delivery,
+    ) -> crate::queue::worker_types::BoxFuture<'a, crate::Result<()>> {
+        Box::pin(async { Err(crate::Error::Conflict("this inbox always fails".into())) })
+    }
+    fn max_attempts(&self) -> i32 {
+        self.max_attempts
+    }
 }

@@ -3,13 +3,14 @@
 
 
 use chronicle::accounts::{self, AccountName};
+use chronicle::events::Actor;
 use chronicle::Error;
 
 
 chronicle::engine_tests! {
     async fn a_created_account_is_listed_and_found_by_its_slug(store) {
         let name = AccountName::parse("Acme Design").expect("valid");
-        let created = accounts::create_account(&store, name).await.expect("create");
+        let created = accounts::create_account(&store, name, &Actor::System).await.expect("create");
         assert_eq!(created.slug, "acme-design");
 
         let listed = accounts::list_accounts(&store).await.expect("list");
@@ -22,7 +23,7 @@ chronicle::engine_tests! {
     async fn accounts_are_listed_oldest_first(store) {
         for n in ["First", "Second", "Third"] {
             let name = AccountName::parse(n).expect("valid");
-            accounts::create_account(&store, name).await.expect("create");
+            accounts::create_account(&store, name, &Actor::System).await.expect("create");
         }
         let names: Vec<_> = accounts::list_accounts(&store).await.expect("list")
             .into_iter().map(|a| a.name).collect();
@@ -32,7 +33,7 @@ chronicle::engine_tests! {
     async fn teams_with_the_same_name_get_numbered_slugs(store) {
         for _ in 0..3 {
             let name = AccountName::parse("Acme").expect("valid");
-            accounts::create_account(&store, name).await.expect("create");
+            accounts::create_account(&store, name, &Actor::System).await.expect("create");
         }
         let slugs: Vec<_> = accounts::list_accounts(&store).await.expect("list")
             .into_iter().map(|a| a.slug).collect();

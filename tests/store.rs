@@ -24,7 +24,7 @@ chronicle::engine_tests! {
         }
         let name = chronicle::accounts::AccountName::parse("Rolled back").expect("valid");
         let mut tx = store.begin().await.expect("begin");
-        chronicle::accounts::create_account_in(&mut tx, &name).await.expect("insert");
+        chronicle::accounts::create_account_in(&mut tx, &name, &chronicle::events::Actor::System).await.expect("insert");
         tx.rollback().await.expect("rollback");
         assert!(chronicle::accounts::list_accounts(&store).await.expect("list").is_empty());
     }

@@ -8,6 +8,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::events::catalog::AccountCreated;
+use crate::events::record::GENESIS_HASH;
+use crate::events::{record, Actor, RecordOptions};
 use crate::store::{on_pool, on_tx, Store, Tx};
 
 /// Identifies an account. A distinct type so an account id cannot be passed where a
@@ -45,16 +48,17 @@ pub struct Account {
 }
 
 /// Creates an account named `name`; its URL slug is derived from the name.
-pub async fn create_account(store: &Store, name: AccountName) -> Result<Account> {
+pub async fn create_account(store: &Store, name: AccountName, actor: &Actor) -> Result<Account> {
     let mut tx = store.begin().await?;
-    let account = create_account_in(&mut tx, &name).await?;
+    let account = create_account_in(&mut tx, &name, actor).await?;
     tx.commit().await?;
     Ok(account)
 }
 
 /// Creates an account inside the caller's transaction (e.g. together with its owner).
 /// Two teams may share a name: the second gets the next free slug (`acme-2`).
-pub async fn create_account_in(tx: &mut Tx, name: &AccountName) -> Result<Account> {
+/// Starts the account's event chain and records `account.created`.
+pub async fn create_account_in(tx: &mut Tx, name: &AccountName, actor: &Actor) -> Result<Account> {
     let base = AccountSlug::from_name(name);
     let mut account = Account {
         id: AccountId::new(),
@@ -81,6 +85,12 @@ pub async fn create_account_in(tx: &mut Tx, name: &AccountName) -> Result<Accoun
             .rows_affected()
         });
         if inserted == 1 {
+            start_chain(tx, account.id).await?;
+            let event = AccountCreated {
+                account_id: account.id.0,
+                name: account.name.clone(),
+            };
+            record(tx, account.id, actor, &event, RecordOptions::default()).await?;
             return Ok(account);
         }
     }
@@ -88,6 +98,18 @@ pub async fn create_account_in(tx: &mut Tx, name: &AccountName) -> Result<Accoun
         "too many teams are called {:?}; choose another name",
         name.as_str()
     )))
+}
+
+async fn start_chain(tx: &mut Tx, account: AccountId) -> Result<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO event_chains (account_id, last_sequence, last_hash) VALUES ($1, 0, $2)"
+    )
+    .bind(account)
+    .bind(&GENESIS_HASH[..])
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(())
 }
 
 /// How many numbered slugs to try before giving up on a name.

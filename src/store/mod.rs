@@ -13,14 +13,21 @@
 //! is type-checked against its own driver. Where the engines differ, the code matches
 //! on the engine explicitly and says why.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use tokio::sync::{broadcast, Notify};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Postgres, Sqlite};
 
+use crate::accounts::AccountId;
 use crate::error::{Error, Result};
+use crate::events::record::ChainHead;
+use crate::inbox::Inbox;
 
 /// Runs `$body` with `$p` bound to the engine's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -80,10 +87,43 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// A handle on the database. Cheap to clone (it is a pool).
-#[derive(Clone, Debug)]
+/// A handle on the database. Cheap to clone: a pool plus shared in-process state (the
+/// registered inboxes, the commit broadcast, the queue's wake-up).
+#[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("engine", &self.engine()).finish()
+    }
+}
+
+/// Sent on [`Store::subscribe`] after a transaction that recorded events commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub account: AccountId,
+    /// The account's newest sequence number after the commit.
+    pub last_sequence: i64,
+}
+
+pub(crate) struct Shared {
+    pub(crate) inboxes: RwLock<Vec<Arc<dyn Inbox>>>,
+    pub(crate) committed: broadcast::Sender<Committed>,
+    /// Wakes this process's queue workers when a transaction enqueued jobs.
+    pub(crate) jobs_ready: Notify,
+}
+
+impl Shared {
+    fn new() -> Arc<Self> {
+        Arc::new(Shared {
+            inboxes: RwLock::new(crate::inbox::builtin()),
+            committed: broadcast::channel(1024).0,
+            jobs_ready: Notify::new(),
+        })
+    }
 }
 
 /// What the database reports about itself, for `/healthz`.
@@ -109,6 +149,7 @@ impl Store {
                 .await?;
             return Ok(Store {
                 pool: Pool::Postgres(pool),
+                shared: Shared::new(),
             });
         }
         if url.starts_with("sqlite:") {
@@ -135,6 +176,7 @@ impl Store {
                 .await?;
             return Ok(Store {
                 pool: Pool::Sqlite(pool),
+                shared: Shared::new(),
             });
         }
         Err(Error::Config(format!(
@@ -213,7 +255,40 @@ impl Store {
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            store: self.clone(),
+            heads: HashMap::new(),
+            enqueued_jobs: false,
+        })
+    }
+
+    /// Adds an inbox: every event it accepts from now on gets a job for it.
+    pub fn register_inbox(&self, inbox: Arc<dyn Inbox>) {
+        let mut inboxes = self
+            .shared
+            .inboxes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inboxes.retain(|i| i.name() != inbox.name());
+        inboxes.push(inbox);
+    }
+
+    pub(crate) fn inboxes(&self) -> Vec<Arc<dyn Inbox>> {
+        self.shared
+            .inboxes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn inbox(&self, name: &str) -> Option<Arc<dyn Inbox>> {
+        self.inboxes().into_iter().find(|i| i.name() == name)
+    }
+
+    /// Commits of recorded events in this process, as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.shared.committed.subscribe()
     }
 
     /// Closes every connection; pending work finishes first.
@@ -229,17 +304,44 @@ pub(crate) enum TxInner {
 
 /// A database transaction on either engine. Dropped without [`Tx::commit`], it rolls
 /// back, so an error anywhere in a business change leaves nothing half-written.
+///
+/// It also carries what recording needs until commit: the head of each account chain
+/// it appended to (taken under the per-account lock on first use, written back once at
+/// commit) and whether it enqueued jobs (to wake the workers after commit).
 pub struct Tx {
     pub(crate) inner: TxInner,
+    pub(crate) store: Store,
+    pub(crate) heads: HashMap<AccountId, ChainHead>,
+    pub(crate) enqueued_jobs: bool,
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        let appended = crate::events::record::flush_heads(&mut self).await?;
+        if self.enqueued_jobs && self.engine() == Engine::Postgres {
+            // Delivered by PostgreSQL at commit, to every node's LISTENing worker.
+            on_tx!(self, |c| sqlx::query("SELECT pg_notify('chronicle_jobs', '')")
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
         }
+        for committed in appended {
+            // No receiver is fine: nobody is listening.
+            let _ = self.store.shared.committed.send(committed);
+        }
+        if self.enqueued_jobs {
+            self.store.shared.jobs_ready.notify_waiters();
+        }
         Ok(())
+    }
+
+    /// The store this transaction belongs to.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub async fn rollback(self) -> Result<()> {

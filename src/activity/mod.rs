@@ -1,0 +1,234 @@
+//! The activity projection: one row per user-facing event, scoped by project, board,
+//! card and creator, written in the recording transaction and read by the feeds.
+//! It is derived data: [`rebuild`] recreates it from the log.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::accounts::AccountId;
+use crate::error::Result;
+use crate::events::record::EventRow;
+use crate::events::{decode, Scope};
+use crate::store::{on_pool, on_tx, Store, Tx};
+
+/// Writes the activity row for a just-recorded event.
+pub(crate) async fn project(tx: &mut Tx, row: &EventRow) -> Result<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO activities (account_id, sequence, event_id, event_type, subject_kind, \
+         subject_id, project_id, board_id, card_id, creator_id, batch_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (account_id, sequence) DO NOTHING"
+    )
+    .bind(row.account_id)
+    .bind(row.sequence)
+    .bind(row.id)
+    .bind(&row.event_type)
+    .bind(&row.subject_kind)
+    .bind(row.subject_id)
+    .bind(row.scope.project)
+    .bind(row.scope.board)
+    .bind(row.scope.card)
+    .bind(row.actor_id)
+    .bind(row.batch_id)
+    .bind(row.created_at)
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// Which activity a feed shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedScope {
+    Account,
+    Project(Uuid),
+    Board(Uuid),
+    Card(Uuid),
+    /// Everything one member did.
+    Creator(Uuid),
+}
+
+/// A feed request: scope, filters and a keyset cursor.
+#[derive(Debug, Clone)]
+pub struct FeedQuery {
+    pub scope: FeedScope,
+    /// Only these event types (wire names); empty means all.
+    pub types: Vec<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Only items older than this sequence ("load older"); `None` starts at the newest.
+    pub before: Option<i64>,
+    /// Only items newer than this sequence (catching up after a reconnect).
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+/// Most items one page of a feed returns.
+pub const MAX_FEED_LIMIT: u32 = 200;
+
+impl FeedQuery {
+    pub fn new(scope: FeedScope) -> Self {
+        FeedQuery {
+            scope,
+            types: Vec::new(),
+            since: None,
+            until: None,
+            before: None,
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+/// One feed item, ready to show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityItem {
+    pub sequence: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_name: String,
+    /// `"Bob moved Fix login from To do to Doing"`.
+    pub description: String,
+    pub icon: String,
+    pub subject_kind: String,
+    pub subject_id: Uuid,
+    pub scope: Scope,
+    pub batch_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct FeedRow {
+    sequence: i64,
+    event_id: Uuid,
+    event_type: String,
+    schema_version: i32,
+    actor_id: Option<Uuid>,
+    actor_name: String,
+    data: sqlx::types::Json<serde_json::Value>,
+    subject_kind: String,
+    subject_id: Uuid,
+    project_id: Option<Uuid>,
+    board_id: Option<Uuid>,
+    card_id: Option<Uuid>,
+    batch_id: Option<Uuid>,
+    created_at: OffsetDateTime,
+}
+
+/// A page of `account`'s feed, newest first. Only this account's rows can be returned:
+/// the account is the first condition of every branch of the query.
+pub async fn feed(store: &Store, account: AccountId, query: &FeedQuery) -> Result<Vec<ActivityItem>> {
+    let limit = query.limit.clamp(1, MAX_FEED_LIMIT) as i64;
+    let rows: Vec<FeedRow> = on_pool!(store, |p| {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT a.sequence, a.event_id, a.event_type, e.schema_version, e.actor_id, \
+             e.actor_name, e.data, a.subject_kind, a.subject_id, a.project_id, a.board_id, \
+             a.card_id, a.batch_id, a.created_at \
+             FROM activities a JOIN events e \
+             ON e.account_id = a.account_id AND e.sequence = a.sequence \
+             WHERE a.account_id = ",
+        );
+        q.push_bind(account);
+        match query.scope {
+            FeedScope::Account => {}
+            FeedScope::Project(id) => {
+                q.push(" AND a.project_id = ").push_bind(id);
+            }
+            FeedScope::Board(id) => {
+                q.push(" AND a.board_id = ").push_bind(id);
+            }
+            FeedScope::Card(id) => {
+                q.push(" AND a.card_id = ").push_bind(id);
+            }
+            FeedScope::Creator(id) => {
+                q.push(" AND a.creator_id = ").push_bind(id);
+            }
+        }
+        if !query.types.is_empty() {
+            q.push(" AND a.event_type IN (");
+            let mut list = q.separated(", ");
+            for t in &query.types {
+                list.push_bind(t.clone());
+            }
+            q.push(")");
+        }
+        if let Some(since) = query.since {
+            q.push(" AND a.created_at >= ").push_bind(since);
+        }
+        if let Some(until) = query.until {
+            q.push(" AND a.created_at < ").push_bind(until);
+        }
+        if let Some(before) = query.before {
+            q.push(" AND a.sequence < ").push_bind(before);
+        }
+        if let Some(after) = query.after {
+            q.push(" AND a.sequence > ").push_bind(after);
+        }
+        q.push(" ORDER BY a.sequence DESC LIMIT ").push_bind(limit);
+        q.build_query_as::<FeedRow>().fetch_all(p).await?
+    });
+    rows.into_iter().map(item).collect()
+}
+
+fn item(row: FeedRow) -> Result<ActivityItem> {
+    let event = decode(&row.event_type, row.schema_version, row.data.0)?;
+    Ok(ActivityItem {
+        sequence: row.sequence,
+        event_id: row.event_id,
+        description: event.describe(&row.actor_name),
+        icon: event.icon().to_owned(),
+        event_type: row.event_type,
+        actor_id: row.actor_id,
+        actor_name: row.actor_name,
+        subject_kind: row.subject_kind,
+        subject_id: row.subject_id,
+        scope: Scope {
+            project: row.project_id,
+            board: row.board_id,
+            card: row.card_id,
+        },
+        batch_id: row.batch_id,
+        created_at: row.created_at,
+    })
+}
+
+/// Recreates `account`'s activity rows from its log, `chunk` events per transaction,
+/// calling `progress(done, total)` after each chunk. Returns the number of rows written.
+pub async fn rebuild(
+    store: &Store,
+    account: AccountId,
+    chunk: u32,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64> {
+    let total = crate::events::log::count(store, account).await?;
+    let mut tx = store.begin().await?;
+    on_tx!(tx, |c| sqlx::query("DELETE FROM activities WHERE account_id = $1")
+        .bind(account)
+        .execute(c)
+        .await?
+        .rows_affected());
+    tx.commit().await?;
+    let mut after = 0i64;
+    let mut done = 0u64;
+    let mut written = 0u64;
+    loop {
+        let rows = crate::events::log::read(store, account, after, chunk.max(1)).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.row.sequence;
+        let mut tx = store.begin().await?;
+        for stored in &rows {
+            let event = decode(&stored.row.event_type, stored.row.schema_version, stored.row.data.clone())?;
+            if event.user_facing() {
+                project(&mut tx, &stored.row).await?;
+                written += 1;
+            }
+        }
+        tx.commit().await?;
+        done += rows.len() as u64;
+        progress(done, total);
+    }
+    Ok(written)
+}

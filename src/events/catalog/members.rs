@@ -1,0 +1,70 @@
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::events::{DomainEvent, Subject, SubjectKind};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberInvited {
+    pub invitation_id: Uuid,
+    pub email: String,
+    pub role: String,
+}
+
+impl DomainEvent for MemberInvited {
+    const TYPE: &'static str = "member.invited";
+    fn subject(&self) -> Subject {
+        Subject::new(SubjectKind::Member, self.invitation_id)
+    }
+    fn describe(&self, actor: &str) -> String {
+        format!("{actor} invited {} as {}", self.email, self.role)
+    }
+    fn icon(&self) -> &'static str {
+        "user-plus"
+    }
+    fn validate(&self) -> crate::Result<()> {
+        if !self.email.contains('@') {
+            return Err(crate::Error::invalid("email", "not an e-mail address"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberJoined {
+    pub member_id: Uuid,
+    pub name: String,
+    pub role: String,
+}
+
+impl DomainEvent for MemberJoined {
+    const TYPE: &'static str = "member.joined";
+    fn subject(&self) -> Subject {
+        Subject::new(SubjectKind::Member, self.member_id)
+    }
+    fn describe(&self, _actor: &str) -> String {
+        format!("{} joined the team as {}", self.name, self.role)
+    }
+    fn icon(&self) -> &'static str {
+        "user-check"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberRemoved {
+    pub member_id: Uuid,
+    pub name: String,
+    pub role: String,
+}
+
+impl DomainEvent for MemberRemoved {
+    const TYPE: &'static str = "member.removed";
+    fn subject(&self) -> Subject {
+        Subject::new(SubjectKind::Member, self.member_id)
+    }
+    fn describe(&self, actor: &str) -> String {
+        format!("{actor} removed {} from the team", self.name)
+    }
+    fn icon(&self) -> &'static str {
+        "user-minus"
+    }
+}

@@ -1,0 +1,225 @@
+//! Reading the log back, and verifying each account's hash chain.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::record::{EventRow, GENESIS_HASH};
+use super::{decode, AnyEvent, Scope};
+use crate::accounts::AccountId;
+use crate::error::Result;
+use crate::store::{on_pool, Store};
+
+/// A stored event with its hash.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub row: EventRow,
+    pub hash: Vec<u8>,
+}
+
+impl StoredEvent {
+    /// The event as its Rust type (upcast from older schema versions).
+    pub fn event(&self) -> Result<Box<dyn AnyEvent>> {
+        decode(&self.row.event_type, self.row.schema_version, self.row.data.clone())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    account_id: Uuid,
+    sequence: i64,
+    id: Uuid,
+    event_type: String,
+    schema_version: i32,
+    subject_kind: String,
+    subject_id: Uuid,
+    project_id: Option<Uuid>,
+    board_id: Option<Uuid>,
+    card_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    actor_name: String,
+    data: sqlx::types::Json<serde_json::Value>,
+    metadata: sqlx::types::Json<serde_json::Value>,
+    batch_id: Option<Uuid>,
+    snapshot: Option<sqlx::types::Json<serde_json::Value>>,
+    created_at: OffsetDateTime,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl From<LogRow> for StoredEvent {
+    fn from(r: LogRow) -> Self {
+        StoredEvent {
+            row: EventRow {
+                account_id: r.account_id,
+                sequence: r.sequence,
+                id: r.id,
+                event_type: r.event_type,
+                schema_version: r.schema_version,
+                subject_kind: r.subject_kind,
+                subject_id: r.subject_id,
+                scope: Scope {
+                    project: r.project_id,
+                    board: r.board_id,
+                    card: r.card_id,
+                },
+                actor_id: r.actor_id,
+                actor_name: r.actor_name,
+                data: r.data.0,
+                metadata: r.metadata.0,
+                batch_id: r.batch_id,
+                snapshot: r.snapshot.map(|s| s.0),
+                created_at: r.created_at,
+                prev_hash: r.prev_hash,
+            },
+            hash: r.hash,
+        }
+    }
+}
+
+const COLUMNS: &str = "account_id, sequence, id, event_type, schema_version, subject_kind, \
+    subject_id, project_id, board_id, card_id, actor_id, actor_name, data, metadata, \
+    batch_id, snapshot, created_at, prev_hash, hash";
+
+/// Up to `limit` of `account`'s events after sequence `after`, oldest first.
+pub async fn read(store: &Store, account: AccountId, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE account_id = $1 AND sequence > $2 \
+         ORDER BY sequence LIMIT $3"
+    );
+    let rows: Vec<LogRow> = on_pool!(store, |p| sqlx::query_as(&sql)
+        .bind(account)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await?);
+    Ok(rows.into_iter().map(StoredEvent::from).collect())
+}
+
+/// One event of `account` by sequence.
+pub async fn get(store: &Store, account: AccountId, sequence: i64) -> Result<StoredEvent> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE account_id = $1 AND sequence = $2");
+    let row: Option<LogRow> = on_pool!(store, |p| sqlx::query_as(&sql)
+        .bind(account)
+        .bind(sequence)
+        .fetch_optional(p)
+        .await?);
+    row.map(StoredEvent::from)
+        .ok_or(crate::Error::NotFound("event"))
+}
+
+/// Every event about one subject (e.g. a card's audit trail), oldest first.
+pub async fn for_subject(store: &Store, account: AccountId, subject_id: Uuid) -> Result<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE account_id = $1 AND subject_id = $2 ORDER BY sequence"
+    );
+    let rows: Vec<LogRow> = on_pool!(store, |p| sqlx::query_as(&sql)
+        .bind(account)
+        .bind(subject_id)
+        .fetch_all(p)
+        .await?);
+    Ok(rows.into_iter().map(StoredEvent::from).collect())
+}
+
+/// How many events `account` has.
+pub async fn count(store: &Store, account: AccountId) -> Result<u64> {
+    let n: i64 = on_pool!(store, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE account_id = $1"
+    )
+    .bind(account)
+    .fetch_one(p)
+    .await?);
+    Ok(n.max(0) as u64)
+}
+
+/// The result of walking one account's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub account: AccountId,
+    /// Events checked before the walk stopped (all of them when the chain is intact).
+    pub checked: u64,
+    pub first_broken: Option<BrokenLink>,
+}
+
+/// The first row at which the chain no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    pub sequence: i64,
+    pub event_id: Uuid,
+    pub reason: String,
+}
+
+/// Walks `account`'s chain from the first event, recomputing every hash. Stops at, and
+/// names, the first row whose sequence, link or content does not match.
+pub async fn verify(store: &Store, account: AccountId) -> Result<Verification> {
+    const PAGE: u32 = 1000;
+    let mut expected_prev = GENESIS_HASH.to_vec();
+    let mut expected_seq = 1i64;
+    let mut checked = 0u64;
+    loop {
+        let page = read(store, account, expected_seq - 1, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for stored in page {
+            let broken = |reason: String| BrokenLink {
+                sequence: stored.row.sequence,
+                event_id: stored.row.id,
+                reason,
+            };
+            let problem = if stored.row.sequence != expected_seq {
+                Some(format!("expected sequence {expected_seq}: a row is missing"))
+            } else if stored.row.prev_hash != expected_prev {
+                Some("prev_hash does not match the previous event's hash".to_owned())
+            } else if stored.row.chain_hash() != stored.hash {
+                Some("content does not match its hash: the row was altered".to_owned())
+            } else {
+                None
+            };
+            if let Some(reason) = problem {
+                return Ok(Verification {
+                    account,
+                    checked,
+                    first_broken: Some(broken(reason)),
+                });
+            }
+            expected_prev = stored.hash;
+            expected_seq += 1;
+            checked += 1;
+        }
+    }
+    // The chain head remembers the newest event: a truncated tail shows here.
+    let head: Option<i64> = on_pool!(store, |p| sqlx::query_scalar(
+        "SELECT last_sequence FROM event_chains WHERE account_id = $1"
+    )
+    .bind(account)
+    .fetch_optional(p)
+    .await?);
+    if let Some(last) = head {
+        if last != expected_seq - 1 {
+            return Ok(Verification {
+                account,
+                checked,
+                first_broken: Some(BrokenLink {
+                    sequence: expected_seq,
+                    event_id: Uuid::nil(),
+                    reason: format!("missing: the chain's head is at sequence {last}"),
+                }),
+            });
+        }
+    }
+    Ok(Verification {
+        account,
+        checked,
+        first_broken: None,
+    })
+}
+
+/// [`verify`] for every account.
+pub async fn verify_all(store: &Store) -> Result<Vec<Verification>> {
+    let mut out = Vec::new();
+    for account in crate::accounts::list_accounts(store).await? {
+        out.push(verify(store, account.id).await?);
+    }
+    Ok(out)
+}

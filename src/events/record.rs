@@ -1,0 +1,436 @@
+//! Recording: an event, its activity row and its inbox jobs, written in the caller's
+//! transaction, so the change and its record commit or vanish together.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::registry::AnyEvent;
+use super::{DomainEvent, Scope, Subject};
+use crate::accounts::{truncate_to_micros, AccountId};
+use crate::error::{Error, Result};
+use crate::store::{on_tx, Committed, Engine, Tx};
+
+/// Who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// A signed-in member; the name is kept so history reads right after renames.
+    Member { id: Uuid, name: String },
+    /// Chronicle itself (a rule, a migration, a scheduled job).
+    System,
+}
+
+impl Actor {
+    pub fn id(&self) -> Option<Uuid> {
+        match self {
+            Actor::Member { id, .. } => Some(*id),
+            Actor::System => None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Member { name, .. } => name,
+            Actor::System => "Chronicle",
+        }
+    }
+}
+
+/// Where a request came from. The IP address is truncated before it is stored (IPv4
+/// to /24, IPv6 to /48): enough to tell networks apart, not to single out a person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub request_id: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Longest user agent kept, in characters.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+impl RequestContext {
+    fn to_metadata(&self) -> Value {
+        json!({
+            "request_id": self.request_id,
+            "ip": self.ip.map(truncate_ip),
+            "user_agent": self.user_agent.as_ref()
+                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>()),
+        })
+    }
+}
+
+/// `203.0.113.77` → `203.0.113.0/24`; `2001:db8:1:2::1` → `2001:db8:1::/48`.
+pub fn truncate_ip(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return truncate_ip(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            format!("{net}/48")
+        }
+    }
+}
+
+/// How to record.
+#[derive(Debug, Clone, Default)]
+pub struct RecordOptions {
+    pub request: Option<RequestContext>,
+    /// The id shared by everything one user action caused, across inboxes.
+    pub correlation_id: Option<Uuid>,
+    /// The id of the event that caused this one, when an inbox records in reaction.
+    pub causation_id: Option<Uuid>,
+    /// One bulk operation = one batch; feeds show a batch grouped.
+    pub batch_id: Option<Uuid>,
+    /// Skip recording if the same event type on the same subject was recorded within
+    /// this long (e.g. typing in a description records one edit a minute, not fifty).
+    pub throttle: Option<Duration>,
+    /// A copy of the subject's state at this moment, stored beside the event.
+    pub snapshot: Option<Value>,
+}
+
+/// What [`record`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Recorded { id: Uuid, sequence: i64 },
+    /// Skipped by the throttle; nothing was written.
+    Throttled,
+}
+
+impl RecordOutcome {
+    pub fn sequence(&self) -> Option<i64> {
+        match self {
+            RecordOutcome::Recorded { sequence, .. } => Some(*sequence),
+            RecordOutcome::Throttled => None,
+        }
+    }
+}
+
+/// Where an account's chain stands inside a transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainHead {
+    pub(crate) sequence: i64,
+    pub(crate) hash: Vec<u8>,
+    /// Whether this transaction appended (and so must write the head back).
+    pub(crate) dirty: bool,
+}
+
+/// The hash that starts every account's chain.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// Records `event` for `account` inside `tx`: validates it, appends it to the account's
+/// chain with the next sequence number, writes its activity row (when user-facing) and
+/// a job for every inbox that accepts it. Nothing is visible until `tx` commits; an
+/// error leaves the transaction to be dropped and nothing written.
+pub async fn record<E: DomainEvent>(
+    tx: &mut Tx,
+    account: AccountId,
+    actor: &Actor,
+    event: &E,
+    options: RecordOptions,
+) -> Result<RecordOutcome> {
+    record_any(tx, account, actor, event, options).await
+}
+
+/// [`record`] for an event whose type is known only at run time.
+pub async fn record_any(
+    tx: &mut Tx,
+    account: AccountId,
+    actor: &Actor,
+    event: &dyn AnyEvent,
+    options: RecordOptions,
+) -> Result<RecordOutcome> {
+    event.validate()?;
+    let subject = event.subject();
+    let now = truncate_to_micros(OffsetDateTime::now_utc());
+
+    if let Some(window) = options.throttle {
+        if recently_recorded(tx, account, event.type_name(), subject, now, window).await? {
+            return Ok(RecordOutcome::Throttled);
+        }
+    }
+
+    let mut head = lock_head(tx, account).await?;
+    let row = EventRow {
+        account_id: account.0,
+        sequence: head.sequence + 1,
+        id: Uuid::now_v7(),
+        event_type: event.type_name().to_owned(),
+        schema_version: event.version(),
+        subject_kind: subject.kind.as_str().to_owned(),
+        subject_id: subject.id,
+        scope: event.scope(),
+        actor_id: actor.id(),
+        actor_name: actor.name().to_owned(),
+        data: event.to_data()?,
+        metadata: metadata(&options),
+        batch_id: options.batch_id,
+        snapshot: options.snapshot,
+        created_at: now,
+        prev_hash: head.hash.clone(),
+    };
+    let hash = row.chain_hash();
+    insert_event(tx, &row, &hash).await?;
+    if event.user_facing() {
+        crate::activity::project(tx, &row).await?;
+    }
+    crate::inbox::enqueue_for(tx, event, account, row.sequence, row.id).await?;
+
+    head.sequence = row.sequence;
+    head.hash = hash;
+    head.dirty = true;
+    tx.heads.insert(account, head);
+    Ok(RecordOutcome::Recorded {
+        id: row.id,
+        sequence: row.sequence,
+    })
+}
+
+fn metadata(options: &RecordOptions) -> Value {
+    json!({
+        "request": options.request.as_ref().map(RequestContext::to_metadata),
+        "correlation_id": options.correlation_id,
+        "causation_id": options.causation_id,
+    })
+}
+
+/// The account's chain head, taking the per-account lock on first use in `tx`.
+///
+/// PostgreSQL: `SELECT … FOR UPDATE` on the account's `event_chains` row; concurrent
+/// recorders for the same account queue here until this transaction ends, so sequence
+/// numbers become visible in commit order. SQLite: the transaction already holds the
+/// database's single write lock (`BEGIN IMMEDIATE`).
+async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
+    if let Some(head) = tx.heads.get(&account) {
+        return Ok(head.clone());
+    }
+    let sql = match tx.engine() {
+        Engine::Postgres => {
+            "SELECT last_sequence, last_hash FROM event_chains WHERE account_id = $1 FOR UPDATE"
+        }
+        Engine::Sqlite => "SELECT last_sequence, last_hash FROM event_chains WHERE account_id = $1",
+    };
+    let row: Option<(i64, Vec<u8>)> = on_tx!(tx, |c| sqlx::query_as(sql)
+        .bind(account)
+        .fetch_optional(c)
+        .await?);
+    let (sequence, hash) = row.ok_or(Error::NotFound("account"))?;
+    let head = ChainHead {
+        sequence,
+        hash,
+        dirty: false,
+    };
+    tx.heads.insert(account, head.clone());
+    Ok(head)
+}
+
+/// Writes back the chain heads this transaction advanced; called by `Tx::commit`.
+pub(crate) async fn flush_heads(tx: &mut Tx) -> Result<Vec<Committed>> {
+    let dirty: Vec<(AccountId, i64, Vec<u8>)> = tx
+        .heads
+        .iter()
+        .filter(|(_, h)| h.dirty)
+        .map(|(a, h)| (*a, h.sequence, h.hash.clone()))
+        .collect();
+    let mut appended = Vec::with_capacity(dirty.len());
+    for (account, sequence, hash) in dirty {
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE event_chains SET last_sequence = $2, last_hash = $3 WHERE account_id = $1"
+        )
+        .bind(account)
+        .bind(sequence)
+        .bind(&hash)
+        .execute(c)
+        .await?
+        .rows_affected());
+        if tx.engine() == Engine::Postgres {
+            // Every node's live feed learns of the commit (delivered at commit).
+            let payload = format!("{}:{sequence}", account.0);
+            on_tx!(tx, |c| sqlx::query("SELECT pg_notify('chronicle_events', $1)")
+                .bind(&payload)
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
+        appended.push(Committed {
+            account,
+            last_sequence: sequence,
+        });
+    }
+    tx.heads.clear();
+    Ok(appended)
+}
+
+async fn recently_recorded(
+    tx: &mut Tx,
+    account: AccountId,
+    event_type: &str,
+    subject: Subject,
+    now: OffsetDateTime,
+    window: Duration,
+) -> Result<bool> {
+    let since = now - window;
+    let found: Option<i64> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT sequence FROM events WHERE account_id = $1 AND subject_id = $2 \
+         AND event_type = $3 AND subject_kind = $4 AND created_at > $5 \
+         ORDER BY sequence DESC LIMIT 1"
+    )
+    .bind(account)
+    .bind(subject.id)
+    .bind(event_type)
+    .bind(subject.kind.as_str())
+    .bind(since)
+    .fetch_optional(c)
+    .await?);
+    Ok(found.is_some())
+}
+
+/// An event as stored: every column of the log but the hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub account_id: Uuid,
+    pub sequence: i64,
+    pub id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub subject_kind: String,
+    pub subject_id: Uuid,
+    pub scope: Scope,
+    pub actor_id: Option<Uuid>,
+    pub actor_name: String,
+    pub data: Value,
+    pub metadata: Value,
+    pub batch_id: Option<Uuid>,
+    pub snapshot: Option<Value>,
+    pub created_at: OffsetDateTime,
+    pub prev_hash: Vec<u8>,
+}
+
+impl EventRow {
+    /// `SHA-256(prev_hash || canonical JSON of every other column)`. The canonical form
+    /// sorts object keys and renders time as Unix microseconds, so it is the same
+    /// whichever engine stored the row and however it returned its JSON.
+    pub fn chain_hash(&self) -> Vec<u8> {
+        let canonical = json!({
+            "account_id": self.account_id,
+            "sequence": self.sequence,
+            "id": self.id,
+            "type": self.event_type,
+            "version": self.schema_version,
+            "subject_kind": self.subject_kind,
+            "subject_id": self.subject_id,
+            "project_id": self.scope.project,
+            "board_id": self.scope.board,
+            "card_id": self.scope.card,
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "data": self.data,
+            "metadata": self.metadata,
+            "batch_id": self.batch_id,
+            "snapshot": self.snapshot,
+            "created_at": self.created_at.unix_timestamp_nanos() / 1000,
+        });
+        let mut bytes = Vec::with_capacity(512);
+        write_canonical(&canonical, &mut bytes);
+        let mut hasher = Sha256::new();
+        hasher.update(&self.prev_hash);
+        hasher.update(&bytes);
+        hasher.finalize().to_vec()
+    }
+}
+
+/// JSON with object keys sorted at every level, whatever serde_json's map order is.
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
+async fn insert_event(tx: &mut Tx, row: &EventRow, hash: &[u8]) -> Result<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO events (account_id, sequence, id, event_type, schema_version, \
+         subject_kind, subject_id, project_id, board_id, card_id, actor_id, actor_name, \
+         data, metadata, batch_id, snapshot, created_at, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    )
+    .bind(row.account_id)
+    .bind(row.sequence)
+    .bind(row.id)
+    .bind(&row.event_type)
+    .bind(row.schema_version)
+    .bind(&row.subject_kind)
+    .bind(row.subject_id)
+    .bind(row.scope.project)
+    .bind(row.scope.board)
+    .bind(row.scope.card)
+    .bind(row.actor_id)
+    .bind(&row.actor_name)
+    .bind(sqlx::types::Json(&row.data))
+    .bind(sqlx::types::Json(&row.metadata))
+    .bind(row.batch_id)
+    .bind(row.snapshot.as_ref().map(sqlx::types::Json))
+    .bind(row.created_at)
+    .bind(&row.prev_hash)
+    .bind(hash)
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_addresses_are_truncated_to_their_network() {
+        assert_eq!(truncate_ip("203.0.113.77".parse().expect("ip")), "203.0.113.0/24");
+        assert_eq!(truncate_ip("2001:db8:1:2::1".parse().expect("ip")), "2001:db8:1::/48");
+        assert_eq!(truncate_ip("::ffff:198.51.100.9".parse().expect("ip")), "198.51.100.0/24");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let mut out = Vec::new();
+        write_canonical(&json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}}), &mut out);
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            r#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! The job queue: a table in the same database, no broker.
+//!
+//! Jobs are claimed in short statements that take a lease (`locked_until`,
+//! `locked_by`); a worker that dies simply lets its leases expire and the jobs become
+//! claimable again. PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so workers on
+//! several nodes never wait on each other; SQLite has one writer and needs no more.
+//! Workers wake at once when a transaction enqueues (PostgreSQL `LISTEN/NOTIFY`, an
+//! in-process notification on SQLite) and otherwise poll slowly as a fallback.
+
+mod worker;
+
+pub use worker::{JobHandler, Worker, WorkerConfig};
+
+/// Types handler implementations need.
+pub mod worker_types {
+    pub use super::worker::BoxFuture;
+}
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::accounts::AccountId;
+use crate::error::{Error, Result};
+use crate::store::{on_pool, on_tx, Engine, Store, Tx};
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: Value,
+    pub account: Option<AccountId>,
+    /// Not before this time; `None` means now.
+    pub run_at: Option<OffsetDateTime>,
+    pub max_attempts: i32,
+    /// At most one job with this key exists at a time (recurring jobs use it to be
+    /// scheduled once per cluster, however many nodes ask).
+    pub unique_key: Option<String>,
+}
+
+/// Attempts before a job is declared dead, unless the job says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>, payload: Value) -> Self {
+        NewJob {
+            kind: kind.into(),
+            payload,
+            account: None,
+            run_at: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            unique_key: None,
+        }
+    }
+}
+
+/// A claimed (or dead) job.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: String,
+    #[sqlx(json)]
+    pub payload: Value,
+    pub account_id: Option<Uuid>,
+    pub state: String,
+    /// Attempts so far, including the current one for a claimed job.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// Microseconds since the Unix epoch.
+    pub run_at: i64,
+    pub last_error: Option<String>,
+    pub unique_key: Option<String>,
+    pub created_at: i64,
+}
+
+const JOB_COLUMNS: &str = "id, kind, payload, account_id, state, attempts, max_attempts, \
+    run_at, last_error, unique_key, created_at";
+
+/// Now, in the queue's unit: microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn duration_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Enqueues `job` inside `tx`: it exists, and wakes the workers, only if `tx` commits.
+/// Returns `None` when a job with the same `unique_key` is already queued.
+pub async fn enqueue(tx: &mut Tx, job: NewJob) -> Result<Option<Uuid>> {
+    let id = Uuid::now_v7();
+    let now = now_micros();
+    let run_at = job.run_at.map(micros).unwrap_or(now);
+    if job.max_attempts < 1 {
+        return Err(Error::invalid("max_attempts", "at least 1"));
+    }
+    let inserted = on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO jobs (id, kind, payload, account_id, run_at, max_attempts, unique_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (unique_key) DO NOTHING"
+    )
+    .bind(id)
+    .bind(&job.kind)
+    .bind(sqlx::types::Json(&job.payload))
+    .bind(job.account)
+    .bind(run_at)
+    .bind(job.max_attempts)
+    .bind(&job.unique_key)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected());
+    if inserted == 0 {
+        return Ok(None);
+    }
+    tx.enqueued_jobs = true;
+    Ok(Some(id))
+}
+
+/// Enqueues many jobs in one transaction with multi-row inserts (bulk loads, benchmarks).
+pub async fn enqueue_many(store: &Store, jobs: &[NewJob]) -> Result<u64> {
+    // Ten columns a row; stay well under SQLite's and PostgreSQL's bind limits.
+    const ROWS_PER_STATEMENT: usize = 500;
+    let mut tx = store.begin().await?;
+    let now = now_micros();
+    let mut total = 0;
+    for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+        total += on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO jobs (id, kind, payload, account_id, run_at, max_attempts, unique_key, created_at) ",
+            );
+            q.push_values(chunk, |mut b, job| {
+                b.push_bind(Uuid::now_v7())
+                    .push_bind(&job.kind)
+                    .push_bind(sqlx::types::Json(&job.payload))
+                    .push_bind(job.account)
+                    .push_bind(job.run_at.map(micros).unwrap_or(now))
+                    .push_bind(job.max_attempts.max(1))
+                    .push_bind(&job.unique_key)
+                    .push_bind(now);
+            });
+            q.push(" ON CONFLICT (unique_key) DO NOTHING");
+            q.build().execute(c).await?.rows_affected()
+        });
+    }
+    tx.enqueued_jobs = true;
+    tx.commit().await?;
+    Ok(total)
+}
+
+/// Claims up to `limit` ready jobs for `worker`, leasing them for `lease`. Each claim
+/// counts as an attempt.
+pub async fn claim(store: &Store, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>> {
+    let now = now_micros();
+    let until = now.saturating_add(duration_micros(lease));
+    let lock = match store.engine() {
+        Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+        Engine::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $3 \
+         AND (locked_until IS NULL OR locked_until < $3) ORDER BY run_at LIMIT $4{lock}) \
+         RETURNING {JOB_COLUMNS}"
+    );
+    let jobs: Vec<Job> = on_pool!(store, |p| sqlx::query_as(&sql)
+        .bind(until)
+        .bind(worker)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await?);
+    Ok(jobs)
+}
+
+/// Finishes a job `worker` holds: it is deleted. Returns false if the lease was lost
+/// (expired and taken by another worker), in which case nothing changes.
+pub async fn complete(store: &Store, job: &Job, worker: &str) -> Result<bool> {
+    let done = on_pool!(store, |p| sqlx::query(
+        "DELETE FROM jobs WHERE id = $1 AND locked_by = $2"
+    )
+    .bind(job.id)
+    .bind(worker)
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(done == 1)
+}
+
+/// Records a failed attempt: the job runs again after `retry_in` (see [`backoff`]),
+/// or, once it has used `max_attempts`, goes to the dead state.
+pub async fn fail(store: &Store, job: &Job, worker: &str, error: &str, retry_in: Duration) -> Result<()> {
+    let error: String = error.chars().take(2000).collect();
+    let dead = job.attempts >= job.max_attempts;
+    let run_at = now_micros().saturating_add(duration_micros(retry_in));
+    on_pool!(store, |p| sqlx::query(
+        "UPDATE jobs SET state = $3, run_at = $4, locked_until = NULL, locked_by = NULL, \
+         last_error = $5 WHERE id = $1 AND locked_by = $2"
+    )
+    .bind(job.id)
+    .bind(worker)
+    .bind(if dead { "dead" } else { "ready" })
+    .bind(run_at)
+    .bind(&error)
+    .execute(p)
+    .await?
+    .rows_affected());
+    if dead {
+        tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, %error, "job is dead");
+    }
+    Ok(())
+}
+
+/// Gives back the leases `worker` holds without counting the attempt (graceful stop).
+pub async fn release(store: &Store, job: &Job, worker: &str) -> Result<()> {
+    on_pool!(store, |p| sqlx::query(
+        "UPDATE jobs SET locked_until = NULL, locked_by = NULL, attempts = attempts - 1 \
+         WHERE id = $1 AND locked_by = $2"
+    )
+    .bind(job.id)
+    .bind(worker)
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// The wait before attempt `attempts + 1`: `base`, 2×, 4× … capped at one hour, each
+/// ±25 % at random so failed jobs do not retry in lock-step.
+pub fn backoff(attempts: i32, base: Duration) -> Duration {
+    let exp = attempts.clamp(1, 20) as u32 - 1;
+    let delay = base.saturating_mul(1u32 << exp).min(Duration::from_secs(3600));
+    let jitter = 0.75 + fastrand::f64() * 0.5;
+    delay.mul_f64(jitter)
+}
+
+/// Dead jobs, newest first, for the admin page.
+pub async fn dead_jobs(store: &Store, limit: u32) -> Result<Vec<Job>> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'dead' ORDER BY created_at DESC LIMIT $1"
+    );
+    let jobs: Vec<Job> = on_pool!(store, |p| sqlx::query_as(&sql)
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await?);
+    Ok(jobs)
+}
+
+/// Puts a dead job back in the queue with fresh attempts.
+pub async fn retry_dead(store: &Store, id: Uuid) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let n = on_tx!(tx, |c| sqlx::query(
+        "UPDATE jobs SET state = 'ready', attempts = 0, run_at = $2, last_error = NULL \
+         WHERE id = $1 AND state = 'dead'"
+    )
+    .bind(id)
+    .bind(now_micros())
+    .execute(c)
+    .await?
+    .rows_affected());
+    if n == 0 {
+        return Err(Error::NotFound("dead job"));
+    }
+    tx.enqueued_jobs = true;
+    tx.commit().await
+}
+
+/// Jobs waiting (ready, whether or not leased) and dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueueCounts {
+    pub ready: i64,
+    pub dead: i64,
+}
+
+pub async fn counts(store: &Store) -> Result<QueueCounts> {
+    let (ready, dead): (i64, i64) = on_pool!(store, |p| sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE state = 'ready'), \
+         count(*) FILTER (WHERE state = 'dead') FROM jobs"
+    )
+    .fetch_one(p)
+    .await?);
+    Ok(QueueCounts { ready, dead })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        for attempt in 1..=25 {
+            let d = backoff(attempt, Duration::from_secs(1));
+            let base = (1u64 << (attempt.clamp(1, 20) - 1)).min(3600) as f64;
+            assert!(d.as_secs_f64() >= base * 0.75 - 1e-9, "{attempt}: {d:?}");
+            assert!(d.as_secs_f64() <= base * 1.25 + 1e-9, "{attempt}: {d:?}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The event log: recording, ordering, the hash chain, immutability and options.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chronicle::accounts::AccountId;
+use chronicle::events::catalog::*;
+use chronicle::events::log;
+use chronicle::events::{record, Actor, FieldChange, RecordOptions, RecordOutcome, RequestContext};
+use chronicle::testing::{account, execute_raw, member};
+use chronicle::{Error, Store};
+use serde_json::json;
+use uuid::Uuid;
+
+fn card(title: &str) -> CardRef {
+    CardRef {
+        id: Uuid::now_v7(),
+        title: title.to_owned(),
+        board_id: Uuid::now_v7(),
+        project_id: Uuid::now_v7(),
+    }
+}
+
+fn column(name: &str) -> ColumnRef {
+    ColumnRef { id: Uuid::now_v7(), name: name.to_owned() }
+}
+
+fn moved(card: &CardRef) -> CardMoved {
+    CardMoved {
+        card: card.clone(),
+        from_column: column("To do"),
+        to_column: column("Doing"),
+        position: 0,
+    }
+}
+
+async fn record_one<E: chronicle::events::DomainEvent>(
+    store: &Store,
+    account: AccountId,
+    actor: &Actor,
+    event: &E,
+    options: RecordOptions,
+) -> chronicle::Result<RecordOutcome> {
+    let mut tx = store.begin().await?;
+    let outcome = record(&mut tx, account, actor, event, options).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+chronicle::engine_tests! {
+    async fn events_get_gap_free_sequences_and_a_valid_chain(store) {
+        let acme = account(&store, "Acme").await;
+        let bob = member("Bob");
+        let c = card("Fix login");
+        for _ in 0..5 {
+            record_one(&store, acme.id, &bob, &moved(&c), RecordOptions::default()).await.expect("record");
+        }
+        let events = log::read(&store, acme.id, 0, 100).await.expect("read");
+        let seqs: Vec<i64> = events.iter().map(|e| e.row.sequence).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "account.created is 1");
+        assert_eq!(events[0].row.event_type, "account.created");
+        assert_eq!(events[1].row.event_type, "card.moved");
+        assert_eq!(events[1].row.prev_hash, events[0].hash);
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        assert_eq!(v.checked, 6);
+        assert_eq!(v.first_broken, None);
+    }
+
+    async fn a_stored_event_reads_back_as_its_type_and_describes_itself(store) {
+        let acme = account(&store, "Acme").await;
+        let c = card("Fix login");
+        record_one(&store, acme.id, &member("Bob"), &moved(&c), RecordOptions::default()).await.expect("record");
+        let stored = log::get(&store, acme.id, 2).await.expect("get");
+        let event = stored.event().expect("decode");
+        let typed = event.downcast_ref::<CardMoved>().expect("a CardMoved");
+        assert_eq!(typed.card, c);
+        assert_eq!(event.describe("Bob"), "Bob moved Fix login from To do to Doing");
+        assert_eq!(stored.row.actor_name, "Bob");
+        assert_eq!(stored.row.scope.card, Some(c.id));
+        assert_eq!(stored.row.scope.board, Some(c.board_id));
+    }
+
+    async fn an_invalid_event_is_refused_and_the_whole_change_rolls_back(store) {
+        let project = ProjectRef { id: Uuid::now_v7(), name: "Website".into() };
+        for reason in ["", "   ", &"x".repeat(501)] {
+            let mut tx = store.begin().await.expect("begin");
+            // The business change: a new account, in the same transaction.
+            let name = chronicle::accounts::AccountName::parse("Doomed").expect("valid");
+            let acme = chronicle::accounts::create_account_in(&mut tx, &name, &Actor::System)
+                .await.expect("create");
+            let archived = ProjectArchived { project: project.clone(), reason: reason.to_owned() };
+            let err = record(&mut tx, acme.id, &member("Ana"), &archived, RecordOptions::default())
+                .await.expect_err("invalid");
+            assert!(matches!(err, Error::Invalid { field: "reason", .. }), "{err:?}");
+            drop(tx);
+        }
+        assert!(chronicle::accounts::list_accounts(&store).await.expect("list").is_empty());
+        // A 500-character reason is fine.
+        let acme = account(&store, "Acme").await;
+        let ok = ProjectArchived { project, reason: "é".repeat(500) };
+        record_one(&store, acme.id, &member("Ana"), &ok, RecordOptions::default()).await.expect("500 chars");
+    }
+
+    async fn recording_for_an_unknown_account_is_not_found(store) {
+        let mut tx = store.begin().await.expect("begin");
+        let err = record(&mut tx, AccountId::new(), &Actor::System, &moved(&card("x")), RecordOptions::default())
+            .await.expect_err("no such account");
+        assert!(matches!(err, Error::NotFound("account")), "{err:?}");
+    }
+
+    async fn the_database_rejects_updates_and_deletes_of_the_log(store, db) {
+        let acme = account(&store, "Acme").await;
+        let update = execute_raw(db, "UPDATE events SET actor_name = 'Mallory'").await;
+        assert!(update.expect_err("update refused").to_string().contains("append-only"));
+        let delete = execute_raw(db, "DELETE FROM events").await;
+        assert!(delete.expect_err("delete refused").to_string().contains("append-only"));
+        assert_eq!(log::count(&store, acme.id).await.expect("count"), 1);
+    }
+
+    async fn verify_names_the_first_altered_row(store, db) {
+        let acme = account(&store, "Acme").await;
+        let c = card("Fix login");
+        for _ in 0..4 {
+            record_one(&store, acme.id, &member("Bob"), &moved(&c), RecordOptions::default()).await.expect("record");
+        }
+        let disable = if store.engine() == chronicle::Engine::Postgres {
+            "ALTER TABLE events DISABLE TRIGGER events_reject_change"
+        } else {
+            "DROP TRIGGER events_reject_update"
+        };
+        execute_raw(db, disable).await.expect("disable trigger");
+        execute_raw(db, "UPDATE events SET actor_name = 'Mallory' WHERE sequence = 3").await.expect("tamper");
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        assert_eq!(v.checked, 2);
+        let broken = v.first_broken.expect("broken");
+        assert_eq!(broken.sequence, 3);
+        assert!(broken.reason.contains("altered"), "{}", broken.reason);
+    }
+
+    async fn verify_notices_a_missing_row(store, db) {
+        let acme = account(&store, "Acme").await;
+        let c = card("Fix login");
+        for _ in 0..3 {
+            record_one(&store, acme.id, &member("Bob"), &moved(&c), RecordOptions::default()).await.expect("record");
+        }
+        let disable = if store.engine() == chronicle::Engine::Postgres {
+            "ALTER TABLE events DISABLE TRIGGER events_reject_change"
+        } else {
+            "DROP TRIGGER events_reject_delete"
+        };
+        execute_raw(db, disable).await.expect("disable trigger");
+        execute_raw(db, "DELETE FROM events WHERE sequence = 4").await.expect("delete the newest");
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        assert_eq!(v.first_broken.expect("broken").sequence, 4);
+    }
+
+    async fn the_throttle_skips_a_repeat_on_the_same_subject_within_the_window(store) {
+        let acme = account(&store, "Acme").await;
+        let c = card("Fix login");
+        let edit = CardUpdated {
+            card: c.clone(),
+            changes: vec![FieldChange { field: "description".into(), old: json!("a"), new: json!("ab") }],
+        };
+        let throttled = || RecordOptions { throttle: Some(Duration::from_secs(60)), ..Default::default() };
+        let first = record_one(&store, acme.id, &member("Ana"), &edit, throttled()).await.expect("first");
+        assert!(matches!(first, RecordOutcome::Recorded { .. }));
+        let second = record_one(&store, acme.id, &member("Ana"), &edit, throttled()).await.expect("second");
+        assert_eq!(second, RecordOutcome::Throttled);
+        // Another card, or another kind of event on the same card, is not throttled.
+        let other = CardUpdated { card: card("Other"), ..edit.clone() };
+        let third = record_one(&store, acme.id, &member("Ana"), &other, throttled()).await.expect("third");
+        assert!(matches!(third, RecordOutcome::Recorded { .. }));
+        let fourth = record_one(&store, acme.id, &member("Ana"), &moved(&c), throttled()).await.expect("fourth");
+        assert!(matches!(fourth, RecordOutcome::Recorded { .. }));
+        assert_eq!(log::count(&store, acme.id).await.expect("count"), 4);
+    }
+
+    async fn batch_snapshot_and_request_metadata_are_stored(store) {
+        let acme = account(&store, "Acme").await;
+        let batch = Uuid::now_v7();
+        let correlation = Uuid::now_v7();
+        let mut tx = store.begin().await.expect("begin");
+        for title in ["One", "Two", "Three"] {
+            let c = card(title);
+            let options = RecordOptions {
+                batch_id: Some(batch),
+                correlation_id: Some(correlation),
+                snapshot: Some(json!({"title": title, "status": "done"})),
+                request: Some(RequestContext {
+                    request_id: Some("req-1".into()),
+                    ip: Some("203.0.113.77".parse().expect("ip")),
+                    user_agent: Some("Firefox".into()),
+                }),
+                ..Default::default()
+            };
+            record(&mut tx, acme.id, &member("Ana"), &CardArchived { card: c }, options).await.expect("record");
+        }
+        tx.commit().await.expect("commit");
+        let events = log::read(&store, acme.id, 1, 10).await.expect("read");
+        assert_eq!(events.len(), 3);
+        for e in &events {
+            assert_eq!(e.row.batch_id, Some(batch));
+            assert_eq!(e.row.metadata["request"]["ip"], "203.0.113.0/24");
+            assert_eq!(e.row.metadata["request"]["user_agent"], "Firefox");
+            assert_eq!(e.row.metadata["correlation_id"], json!(correlation));
+        }
+        assert_eq!(events[1].row.snapshot, Some(json!({"title": "Two", "status": "done"})));
+        assert_eq!(log::verify(&store, acme.id).await.expect("verify").first_broken, None);
+    }
+
+    async fn concurrent_writers_never_expose_a_gap(store) {
+        let acme = account(&store, "Acme").await;
+        const WRITERS: usize = 8;
+        const EACH: usize = 15;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // A reader that, all along, checks that every sequence up to the newest visible
+        // one is visible too: commit order is sequence order.
+        let reader = {
+            let store = store.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut checks = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let events = log::read(&store, acme.id, 0, 10_000).await.expect("read");
+                    for (i, e) in events.iter().enumerate() {
+                        assert_eq!(e.row.sequence, i as i64 + 1, "gap visible");
+                    }
+                    checks += 1;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                checks
+            })
+        };
+        let mut writers = Vec::new();
+        for w in 0..WRITERS {
+            let store = store.clone();
+            writers.push(tokio::spawn(async move {
+                let actor = member(&format!("Writer {w}"));
+                let c = card(&format!("Card {w}"));
+                for _ in 0..EACH {
+                    record_one(&store, acme.id, &actor, &moved(&c), RecordOptions::default())
+                        .await.expect("record");
+                }
+            }));
+        }
+        for w in writers {
+            w.await.expect("writer");
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(reader.await.expect("reader") > 0);
+        let total = (WRITERS * EACH + 1) as u64;
+        assert_eq!(log::count(&store, acme.id).await.expect("count"), total);
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        assert_eq!((v.checked, v.first_broken), (total, None));
+    }
+
+    async fn each_account_has_its_own_chain_and_sees_only_its_events(store) {
+        let a = account(&store, "Alpha").await;
+        let b = account(&store, "Beta").await;
+        let secret = card("Beta's secret");
+        record_one(&store, b.id, &member("Bea"), &moved(&secret), RecordOptions::default()).await.expect("b");
+        record_one(&store, a.id, &member("Al"), &moved(&card("Alpha's")), RecordOptions::default()).await.expect("a");
+        assert_eq!(log::count(&store, a.id).await.expect("count"), 2);
+        assert!(log::read(&store, a.id, 0, 100).await.expect("read").iter().all(|e| e.row.account_id == a.id.0));
+        assert!(log::for_subject(&store, a.id, secret.id).await.expect("subject").is_empty());
+        assert_eq!(log::for_subject(&store, b.id, secret.id).await.expect("subject").len(), 1);
+        let b_event = log::get(&store, b.id, 2).await.expect("b's event");
+        let a_event = log::get(&store, a.id, 2).await.expect("a's event");
+        assert_ne!(a_event.row.id, b_event.row.id);
+        assert!(matches!(log::get(&store, a.id, 3).await, Err(Error::NotFound("event"))));
+        assert_eq!(log::verify(&store, a.id).await.expect("verify a").first_broken, None);
+        assert_eq!(log::verify(&store, b.id).await.expect("verify b").first_broken, None);
+    }
+}
