@@ -50,3 +50,34 @@ impl Inbox for CardThreadInbox {
         })
     }
 }
+
+/// One entry of a card's thread (a comment, or a system message).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct ThreadMessage {
+    pub id: Uuid,
+    pub author_id: Option<Uuid>,
+    pub author_name: String,
+    pub body: String,
+    pub system: bool,
+    pub event_sequence: Option<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+/// A card's thread, oldest first, without deleted comments.
+pub async fn card_thread_messages(
+    store: &crate::Store,
+    account: crate::accounts::AccountId,
+    card: Uuid,
+) -> Result<Vec<ThreadMessage>> {
+    let rows = crate::store::on_pool!(store, |p| sqlx::query_as::<_, ThreadMessage>(
+        "SELECT id, author_id, author_name, body, system, event_sequence, created_at \
+         FROM comments WHERE account_id = $1 AND card_id = $2 AND deleted_at IS NULL \
+         ORDER BY created_at, id"
+    )
+    .bind(account)
+    .bind(card)
+    .fetch_all(p)
+    .await?);
+    Ok(rows)
+}

@@ -8,7 +8,7 @@
 
 mod card_thread;
 
-pub use card_thread::CardThreadInbox;
+pub use card_thread::{card_thread_messages, CardThreadInbox, ThreadMessage};
 
 use std::sync::Arc;
 
@@ -90,8 +90,14 @@ pub(crate) async fn enqueue_for(
     Ok(())
 }
 
+/// The job handler that delivers events to inboxes (every [`crate::queue::Worker`] has
+/// it; exposed to run a delivery by hand).
+pub fn delivery_handler() -> InboxJobs {
+    InboxJobs
+}
+
 /// The job handler that delivers events to inboxes.
-pub(crate) struct InboxJobs;
+pub struct InboxJobs;
 
 impl JobHandler for InboxJobs {
     fn kind(&self) -> &str {
