@@ -29,6 +29,36 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Walk every account's event chain and name the first broken row (exit 1 if any).
+    Verify,
+    /// Rebuild a projection from the event log.
+    Replay {
+        #[command(subcommand)]
+        projection: Projection,
+    },
+    /// Inspect and retry dead jobs.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Projection {
+    /// The activity feed rows.
+    Activity {
+        /// Only this account (its URL slug); all accounts when omitted.
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// List dead jobs, newest first.
+    Dead,
+    /// Put a dead job back in the queue.
+    Retry { id: uuid::Uuid },
 }
 
 /// Leptos options from cargo-leptos's environment, with Chronicle's defaults where it

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod health;
+pub mod maintenance;
 mod server_fn_status;
 
 use std::future::Future;

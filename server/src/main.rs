@@ -4,9 +4,10 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use chronicle::queue::{Worker, WorkerConfig};
 use chronicle::Store;
-use chronicle_server::config::{leptos_options, Cli, Command};
-use chronicle_server::{serve, AppState};
+use chronicle_server::config::{leptos_options, Cli, Command, JobsAction, Projection};
+use chronicle_server::{maintenance, serve, AppState};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -42,9 +43,47 @@ async fn main() -> anyhow::Result<()> {
                 status.engine,
                 status.migration_version.unwrap_or(0)
             );
-            serve(listener, AppState { leptos, store: store.clone() }, shutdown_signal()).await?;
+            // The queue worker runs beside the web server and stops with it.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let worker = tokio::spawn(Worker::new(store.clone(), WorkerConfig::default()).run(stopped));
+            let state = AppState { leptos, store: store.clone() };
+            let served = serve(listener, state, async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            })
+            .await;
+            match worker.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "queue worker failed"),
+                Err(e) => tracing::error!(error = %e, "queue worker panicked"),
+                Ok(Ok(())) => {}
+            }
             store.close().await;
+            served?;
             tracing::info!("stopped");
+        }
+        Command::Verify => {
+            let store = Store::open(&cli.database_url).await?;
+            let intact = maintenance::verify(&store).await?;
+            store.close().await;
+            if !intact {
+                std::process::exit(1);
+            }
+        }
+        Command::Replay { projection: Projection::Activity { account } } => {
+            let store = Store::open(&cli.database_url).await?;
+            maintenance::replay_activity(&store, account.as_deref()).await?;
+            store.close().await;
+        }
+        Command::Jobs { action } => {
+            let store = Store::open(&cli.database_url).await?;
+            match action {
+                JobsAction::Dead => maintenance::list_dead_jobs(&store).await?,
+                JobsAction::Retry { id } => {
+                    chronicle::queue::retry_dead(&store, id).await?;
+                    println!("job {id} is queued again");
+                }
+            }
+            store.close().await;
         }
     }
     Ok(())

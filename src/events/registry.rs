@@ -162,6 +162,54 @@ mod tests {
         assert!(err.to_string().contains("card.teleported"));
     }
 
+    /// A type at schema version 2 whose version 1 called `name` what is now `title`.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Renamed {
+        id: uuid::Uuid,
+        title: String,
+    }
+
+    impl DomainEvent for Renamed {
+        const TYPE: &'static str = "test.renamed";
+        const VERSION: i32 = 2;
+        fn subject(&self) -> Subject {
+            Subject::new(super::super::SubjectKind::Card, self.id)
+        }
+        fn describe(&self, actor: &str) -> String {
+            format!("{actor} renamed {}", self.title)
+        }
+        fn upcast(version: i32, mut data: Value) -> Result<Value> {
+            match version {
+                1 => {
+                    if let Some(obj) = data.as_object_mut() {
+                        if let Some(name) = obj.remove("name") {
+                            obj.insert("title".into(), name);
+                        }
+                    }
+                    Ok(data)
+                }
+                2 => Ok(data),
+                v => Err(Error::invalid("schema_version", format!("unknown version {v}"))),
+            }
+        }
+    }
+
+    #[test]
+    fn old_versions_are_upcast_to_the_current_type() {
+        let id = uuid::Uuid::nil();
+        let v1 = serde_json::json!({"id": id, "name": "Fix login"});
+        let event = decode_as::<Renamed>(1, v1).expect("upcast from v1");
+        let typed = event.downcast_ref::<Renamed>().expect("Renamed");
+        assert_eq!(typed.title, "Fix login");
+        assert_eq!(event.version(), 2);
+        let v2 = serde_json::json!({"id": id, "title": "Fix sign-in"});
+        assert!(decode_as::<Renamed>(2, v2).is_ok());
+        assert!(decode_as::<Renamed>(3, serde_json::json!({})).is_err());
+        // Types without an upcaster refuse versions they do not know.
+        let err = decode("card.moved", 7, serde_json::json!({})).expect_err("no upcaster");
+        assert!(err.to_string().contains("version 7"), "{err}");
+    }
+
     #[test]
     fn data_of_the_wrong_shape_is_an_error() {
         let err = decode("card.moved", 1, serde_json::json!({"card": 3})).expect_err("bad");
