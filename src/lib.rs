@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod bench;
 pub mod error;
 pub mod events;
 pub mod inbox;

@@ -36,6 +36,11 @@ pub enum Command {
         #[command(subcommand)]
         projection: Projection,
     },
+    /// Benchmarks against their same-run floor (see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        which: BenchKind,
+    },
     /// Inspect and retry dead jobs.
     Jobs {
         #[command(subcommand)]
@@ -50,6 +55,28 @@ pub enum Projection {
         /// Only this account (its URL slug); all accounts when omitted.
         #[arg(long)]
         account: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// P1: record() per second vs. a bare one-row insert transaction; batched recording.
+    Record {
+        #[arg(long, default_value_t = 5000)]
+        events: u64,
+        #[arg(long, default_value_t = 20)]
+        batches: u64,
+    },
+    /// P2: enqueue and drain no-op jobs; enqueue → start latency.
+    Queue {
+        #[arg(long, default_value_t = 100_000)]
+        jobs: u64,
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        #[arg(long, default_value_t = 24)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 1000)]
+        samples: usize,
     },
 }
 

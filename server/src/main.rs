@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use chronicle::queue::{Worker, WorkerConfig};
 use chronicle::Store;
-use chronicle_server::config::{leptos_options, Cli, Command, JobsAction, Projection};
+use chronicle_server::config::{leptos_options, BenchKind, Cli, Command, JobsAction, Projection};
 use chronicle_server::{maintenance, serve, AppState};
 
 #[tokio::main]
@@ -72,6 +72,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay { projection: Projection::Activity { account } } => {
             let store = Store::open(&cli.database_url).await?;
             maintenance::replay_activity(&store, account.as_deref()).await?;
+            store.close().await;
+        }
+        Command::Bench { which } => {
+            let store = Store::open(&cli.database_url).await?;
+            match which {
+                BenchKind::Record { events, batches } => {
+                    let r = chronicle::bench::record::run(&store, events, batches).await?;
+                    println!(
+                        "P1 {}: record {:.0} tx/s vs floor {:.0} tx/s = {:.2}x (goal >= 0.5); batched {:.0} events/s",
+                        r.engine, r.record_tx_per_s, r.floor_tx_per_s, r.ratio, r.batched_events_per_s
+                    );
+                    println!("{}", serde_json::to_string(&r)?);
+                }
+                BenchKind::Queue { jobs, workers, concurrency, samples } => {
+                    let r = chronicle::bench::queue::run(&store, jobs, workers, concurrency, samples).await?;
+                    println!(
+                        "P2 {}: enqueue {:.0} jobs/s, drain {:.0} jobs/s ({} worker(s) x {}), latency p50 {:.2} ms p99 {:.2} ms",
+                        r.engine, r.enqueue_jobs_per_s, r.drain_jobs_per_s, r.workers, r.concurrency,
+                        r.latency_p50_ms, r.latency_p99_ms
+                    );
+                    println!("{}", serde_json::to_string(&r)?);
+                }
+            }
             store.close().await;
         }
         Command::Jobs { action } => {

@@ -114,6 +114,10 @@ pub(crate) struct Shared {
     pub(crate) committed: broadcast::Sender<Committed>,
     /// Wakes this process's queue workers when a transaction enqueued jobs.
     pub(crate) jobs_ready: Notify,
+    /// SQLite allows one writer at a time. Writers in this process queue here, in
+    /// order, instead of racing for the file lock and sleeping in SQLite's busy
+    /// handler (which backs off in steps of up to 100 ms).
+    pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Shared {
@@ -122,6 +126,7 @@ impl Shared {
             inboxes: RwLock::new(crate::inbox::builtin()),
             committed: broadcast::channel(1024).0,
             jobs_ready: Notify::new(),
+            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 }
@@ -251,16 +256,27 @@ impl Store {
     /// writers queue on the busy timeout instead of one failing when it upgrades a read
     /// lock. On PostgreSQL it is an ordinary `BEGIN` (READ COMMITTED).
     pub async fn begin(&self) -> Result<Tx> {
+        let writer = self.writer().await;
         let inner = match &self.pool {
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(Tx {
             inner,
+            _writer: writer,
             store: self.clone(),
             heads: HashMap::new(),
             enqueued_jobs: false,
         })
+    }
+
+    /// On SQLite, waits for this process's turn to write (see `Shared::sqlite_writer`);
+    /// hold the guard for the duration of a write outside a [`Tx`].
+    pub(crate) async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.pool {
+            Pool::Sqlite(_) => Some(self.shared.sqlite_writer.clone().lock_owned().await),
+            Pool::Postgres(_) => None,
+        }
     }
 
     /// Adds an inbox: every event it accepts from now on gets a job for it.
@@ -310,6 +326,8 @@ pub(crate) enum TxInner {
 /// commit) and whether it enqueued jobs (to wake the workers after commit).
 pub struct Tx {
     pub(crate) inner: TxInner,
+    /// SQLite: this process's write turn, released when the transaction ends.
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
     pub(crate) store: Store,
     pub(crate) heads: HashMap<AccountId, ChainHead>,
     pub(crate) enqueued_jobs: bool,
