@@ -78,6 +78,14 @@ chronicle::engine_tests! {
         assert_eq!(stored.row.actor_name, "Bob");
         assert_eq!(stored.row.scope.card, Some(c.id));
         assert_eq!(stored.row.scope.board, Some(c.board_id));
+
+        let public = stored.public_envelope().expect("public");
+        assert_eq!(public["type"], "card.moved");
+        assert_eq!(public["sequence"], 2);
+        assert_eq!(public["subject"]["kind"], "card");
+        assert_eq!(public["data"]["to_column"]["name"], "Doing");
+        assert_eq!(public["description"], "Bob moved Fix login from To do to Doing");
+        assert!(public.get("metadata").is_none(), "no internal metadata in public");
     }
 
     async fn an_invalid_event_is_refused_and_the_whole_change_rolls_back(store) {

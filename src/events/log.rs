@@ -223,3 +223,24 @@ pub async fn verify_all(store: &Store) -> Result<Vec<Verification>> {
     }
     Ok(out)
 }
+
+impl StoredEvent {
+    /// The event as webhooks and the public API show it: a stable envelope around the
+    /// type's public representation, without internal metadata (IPs, hashes).
+    pub fn public_envelope(&self) -> Result<serde_json::Value> {
+        let event = self.event()?;
+        Ok(serde_json::json!({
+            "id": self.row.id,
+            "type": self.row.event_type,
+            "sequence": self.row.sequence,
+            "occurred_at": self.row.created_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            "account_id": self.row.account_id,
+            "actor": { "id": self.row.actor_id, "name": self.row.actor_name },
+            "subject": { "kind": self.row.subject_kind, "id": self.row.subject_id },
+            "description": event.describe(&self.row.actor_name),
+            "data": event.public(),
+        }))
+    }
+}
