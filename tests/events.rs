@@ -279,4 +279,24 @@ chronicle::engine_tests! {
         assert_eq!(log::verify(&store, a.id).await.expect("verify a").first_broken, None);
         assert_eq!(log::verify(&store, b.id).await.expect("verify b").first_broken, None);
     }
+
+    async fn a_thousand_events_in_one_transaction_are_all_written_in_order(store) {
+        let acme = account(&store, "Acme").await;
+        let c = card("Fix login");
+        let batch = Uuid::now_v7();
+        let mut tx = store.begin().await.expect("begin");
+        for _ in 0..1500 {
+            let options = RecordOptions { batch_id: Some(batch), ..Default::default() };
+            record(&mut tx, acme.id, &member("Ana"), &moved(&c), options).await.expect("record");
+        }
+        tx.commit().await.expect("commit");
+        assert_eq!(log::count(&store, acme.id).await.expect("count"), 1501);
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        assert_eq!((v.checked, v.first_broken), (1501, None));
+        let mut feed = chronicle::activity::FeedQuery::new(chronicle::activity::FeedScope::Card(c.id));
+        feed.limit = 200;
+        assert_eq!(chronicle::activity::feed(&store, acme.id, &feed).await.expect("feed").len(), 200);
+        // One card-thread delivery per move.
+        assert_eq!(chronicle::queue::counts(&store).await.expect("counts").ready, 1500);
+    }
 }

@@ -14,7 +14,7 @@ use super::registry::AnyEvent;
 use super::{DomainEvent, Scope, Subject};
 use crate::accounts::{truncate_to_micros, AccountId};
 use crate::error::{Error, Result};
-use crate::store::{on_tx, Committed, Engine, Tx};
+use crate::store::{on_tx, Committed, Engine, Tx, TxInner};
 
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,20 +181,25 @@ pub async fn record_any(
         prev_hash: head.hash.clone(),
     };
     let hash = row.chain_hash();
-    insert_event(tx, &row, &hash).await?;
-    if event.user_facing() {
-        crate::activity::project(tx, &row).await?;
+    let jobs = crate::inbox::jobs_for(tx.store(), event, account, row.sequence, row.id);
+    if !jobs.is_empty() {
+        tx.enqueued_jobs = true;
     }
-    crate::inbox::enqueue_for(tx, event, account, row.sequence, row.id).await?;
+    let id = row.id;
+    let sequence = row.sequence;
+    // Written by `flush_pending`, at the latest at commit (see `Pending`).
+    tx.pending.events.push(PendingEvent {
+        activity: event.user_facing(),
+        row,
+        hash: hash.clone(),
+        jobs,
+    });
 
-    head.sequence = row.sequence;
+    head.sequence = sequence;
     head.hash = hash;
     head.dirty = true;
     tx.heads.insert(account, head);
-    Ok(RecordOutcome::Recorded {
-        id: row.id,
-        sequence: row.sequence,
-    })
+    Ok(RecordOutcome::Recorded { id, sequence })
 }
 
 fn metadata(options: &RecordOptions) -> Value {
@@ -381,35 +386,165 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-async fn insert_event(tx: &mut Tx, row: &EventRow, hash: &[u8]) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO events (account_id, sequence, id, event_type, schema_version, \
-         subject_kind, subject_id, project_id, board_id, card_id, actor_id, actor_name, \
-         data, metadata, batch_id, snapshot, created_at, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-    )
-    .bind(row.account_id)
-    .bind(row.sequence)
-    .bind(row.id)
-    .bind(&row.event_type)
-    .bind(row.schema_version)
-    .bind(&row.subject_kind)
-    .bind(row.subject_id)
-    .bind(row.scope.project)
-    .bind(row.scope.board)
-    .bind(row.scope.card)
-    .bind(row.actor_id)
-    .bind(&row.actor_name)
-    .bind(sqlx::types::Json(&row.data))
-    .bind(sqlx::types::Json(&row.metadata))
-    .bind(row.batch_id)
-    .bind(row.snapshot.as_ref().map(sqlx::types::Json))
-    .bind(row.created_at)
-    .bind(&row.prev_hash)
-    .bind(hash)
-    .execute(c)
-    .await?
-    .rows_affected());
+/// Rows recorded in a transaction but not yet written.
+///
+/// `record()` only computes: the event row, its hash, its activity and its inbox jobs
+/// go here, and are written in a few multi-row statements by [`flush_pending`] — before
+/// any other statement runs in the transaction, and at the latest at commit. A
+/// transaction that records 1,000 events thus sends a handful of statements, not
+/// 3,000. Errors from these inserts surface at that point, and the transaction is
+/// abandoned as with any error.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub(crate) events: Vec<PendingEvent>,
+}
+
+pub(crate) struct PendingEvent {
+    pub(crate) row: EventRow,
+    pub(crate) hash: Vec<u8>,
+    /// Whether the event gets an activity row (it is user-facing).
+    pub(crate) activity: bool,
+    pub(crate) jobs: Vec<crate::queue::PendingJob>,
+}
+
+impl PendingEvent {
+    fn binds(&self) -> usize {
+        EVENT_BINDS + if self.activity { ACTIVITY_BINDS } else { 0 } + self.jobs.len() * JOB_BINDS
+    }
+}
+
+const EVENT_BINDS: usize = 19;
+const ACTIVITY_BINDS: usize = 12;
+const JOB_BINDS: usize = 8;
+/// Bind parameters per flush statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+const MAX_BINDS: usize = 30_000;
+
+const EVENT_INSERT: &str = "INSERT INTO events (account_id, sequence, id, event_type, \
+    schema_version, subject_kind, subject_id, project_id, board_id, card_id, actor_id, \
+    actor_name, data, metadata, batch_id, snapshot, created_at, prev_hash, hash) ";
+const ACTIVITY_INSERT: &str = "INSERT INTO activities (account_id, sequence, event_id, \
+    event_type, subject_kind, subject_id, project_id, board_id, card_id, creator_id, \
+    batch_id, created_at) ";
+const JOB_INSERT: &str = "INSERT INTO jobs (id, kind, payload, account_id, run_at, \
+    max_attempts, unique_key, created_at) ";
+
+/// Builds one statement writing `chunk`: on SQLite several `;`-separated inserts (its
+/// driver runs them in one call), on PostgreSQL one statement with data-modifying CTEs.
+macro_rules! flush_statement {
+    ($qb:ident, $chunk:expr, $cte:expr) => {{
+        let chunk: &[PendingEvent] = $chunk;
+        let activities: Vec<&EventRow> =
+            chunk.iter().filter(|p| p.activity).map(|p| &p.row).collect();
+        let jobs: Vec<&crate::queue::PendingJob> = chunk.iter().flat_map(|p| &p.jobs).collect();
+        let parts = 1 + usize::from(!activities.is_empty()) + usize::from(!jobs.is_empty());
+        let cte = $cte && parts > 1;
+        let mut part = 0;
+        let mut open = |qb: &mut sqlx::QueryBuilder<'_, _>| {
+            part += 1;
+            if cte {
+                if part < parts {
+                    qb.push(if part == 1 { "WITH " } else { ", " });
+                    qb.push(format_args!("p{part} AS ("));
+                }
+            } else if part > 1 {
+                qb.push("; ");
+            }
+        };
+        let close = |qb: &mut sqlx::QueryBuilder<'_, _>, part: usize, parts: usize| {
+            if cte && part < parts {
+                qb.push(") ");
+            }
+        };
+        let mut $qb = sqlx::QueryBuilder::new("");
+        open(&mut $qb);
+        $qb.push(EVENT_INSERT);
+        $qb.push_values(chunk, |mut b, p| {
+            let r = &p.row;
+            b.push_bind(r.account_id)
+                .push_bind(r.sequence)
+                .push_bind(r.id)
+                .push_bind(&r.event_type)
+                .push_bind(r.schema_version)
+                .push_bind(&r.subject_kind)
+                .push_bind(r.subject_id)
+                .push_bind(r.scope.project)
+                .push_bind(r.scope.board)
+                .push_bind(r.scope.card)
+                .push_bind(r.actor_id)
+                .push_bind(&r.actor_name)
+                .push_bind(sqlx::types::Json(&r.data))
+                .push_bind(sqlx::types::Json(&r.metadata))
+                .push_bind(r.batch_id)
+                .push_bind(r.snapshot.as_ref().map(sqlx::types::Json))
+                .push_bind(r.created_at)
+                .push_bind(&r.prev_hash)
+                .push_bind(&p.hash);
+        });
+        close(&mut $qb, 1, parts);
+        if !activities.is_empty() {
+            open(&mut $qb);
+            $qb.push(ACTIVITY_INSERT);
+            $qb.push_values(activities, |mut b, r| {
+                b.push_bind(r.account_id)
+                    .push_bind(r.sequence)
+                    .push_bind(r.id)
+                    .push_bind(&r.event_type)
+                    .push_bind(&r.subject_kind)
+                    .push_bind(r.subject_id)
+                    .push_bind(r.scope.project)
+                    .push_bind(r.scope.board)
+                    .push_bind(r.scope.card)
+                    .push_bind(r.actor_id)
+                    .push_bind(r.batch_id)
+                    .push_bind(r.created_at);
+            });
+            close(&mut $qb, 2, parts);
+        }
+        if !jobs.is_empty() {
+            open(&mut $qb);
+            $qb.push(JOB_INSERT);
+            $qb.push_values(jobs, |mut b, j| {
+                b.push_bind(j.id)
+                    .push_bind(&j.kind)
+                    .push_bind(sqlx::types::Json(&j.payload))
+                    .push_bind(j.account)
+                    .push_bind(j.run_at)
+                    .push_bind(j.max_attempts)
+                    .push_bind(None::<String>)
+                    .push_bind(j.created_at);
+            });
+        }
+        $qb
+    }};
+}
+
+/// Writes what `record()` buffered in `tx` (see [`Pending`]).
+pub(crate) async fn flush_pending(tx: &mut Tx) -> Result<()> {
+    if tx.pending.events.is_empty() {
+        return Ok(());
+    }
+    let pending = std::mem::take(&mut tx.pending.events);
+    let mut start = 0;
+    while start < pending.len() {
+        let mut end = start;
+        let mut binds = 0;
+        while end < pending.len() && (end == start || binds + pending[end].binds() <= MAX_BINDS) {
+            binds += pending[end].binds();
+            end += 1;
+        }
+        let chunk = &pending[start..end];
+        match &mut tx.inner {
+            TxInner::Sqlite(t) => {
+                let mut qb = flush_statement!(qb, chunk, false);
+                qb.build().execute(&mut **t).await?;
+            }
+            TxInner::Postgres(t) => {
+                let mut qb = flush_statement!(qb, chunk, true);
+                qb.build().execute(&mut **t).await?;
+            }
+        }
+        start = end;
+    }
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::events::log::StoredEvent;
 use crate::events::AnyEvent;
 use crate::queue::worker_types::BoxFuture;
-use crate::queue::{enqueue, Job, JobHandler, NewJob};
+use crate::queue::{Job, JobHandler, PendingJob};
 use crate::store::{on_tx, Store, Tx};
 
 /// An event handed to an inbox.
@@ -62,32 +62,29 @@ struct InboxPayload {
     event_id: Uuid,
 }
 
-/// Enqueues a delivery job for every registered inbox that accepts `event`.
-pub(crate) async fn enqueue_for(
-    tx: &mut Tx,
+/// A delivery job for every registered inbox that accepts `event`; `record()` writes
+/// them in the same transaction as the event.
+pub(crate) fn jobs_for(
+    store: &Store,
     event: &dyn AnyEvent,
     account: AccountId,
     sequence: i64,
     event_id: Uuid,
-) -> Result<()> {
-    for inbox in tx.store().inboxes() {
-        if !inbox.accepts(event) {
-            continue;
-        }
-        let payload = json!(InboxPayload {
-            inbox: inbox.name().to_owned(),
-            account_id: account.0,
-            sequence,
-            event_id,
-        });
-        let job = NewJob {
-            account: Some(account),
-            max_attempts: inbox.max_attempts(),
-            ..NewJob::new(INBOX_JOB, payload)
-        };
-        enqueue(tx, job).await?;
-    }
-    Ok(())
+) -> Vec<PendingJob> {
+    store
+        .inboxes()
+        .iter()
+        .filter(|inbox| inbox.accepts(event))
+        .map(|inbox| {
+            let payload = json!(InboxPayload {
+                inbox: inbox.name().to_owned(),
+                account_id: account.0,
+                sequence,
+                event_id,
+            });
+            PendingJob::new(INBOX_JOB, payload, Some(account), inbox.max_attempts())
+        })
+        .collect()
 }
 
 /// The job handler that delivers events to inboxes (every [`crate::queue::Worker`] has

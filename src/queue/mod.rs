@@ -57,6 +57,34 @@ impl NewJob {
     }
 }
 
+/// A job built inside a recording transaction and written with its event by the
+/// transaction's flush (no unique key: inbox deliveries never collide).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingJob {
+    pub(crate) id: Uuid,
+    pub(crate) kind: String,
+    pub(crate) payload: Value,
+    pub(crate) account: Option<AccountId>,
+    pub(crate) run_at: i64,
+    pub(crate) max_attempts: i32,
+    pub(crate) created_at: i64,
+}
+
+impl PendingJob {
+    pub(crate) fn new(kind: &str, payload: Value, account: Option<AccountId>, max_attempts: i32) -> Self {
+        let now = now_micros();
+        PendingJob {
+            id: Uuid::now_v7(),
+            kind: kind.to_owned(),
+            payload,
+            account,
+            run_at: now,
+            max_attempts: max_attempts.max(1),
+            created_at: now,
+        }
+    }
+}
+
 /// A claimed (or dead) job.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Job {

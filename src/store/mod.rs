@@ -26,7 +26,7 @@ use sqlx::{Postgres, Sqlite};
 
 use crate::accounts::AccountId;
 use crate::error::{Error, Result};
-use crate::events::record::ChainHead;
+use crate::events::record::{ChainHead, Pending};
 use crate::inbox::Inbox;
 
 /// Runs `$body` with `$p` bound to the engine's pool (`&SqlitePool` or `&PgPool`).
@@ -39,9 +39,11 @@ macro_rules! on_pool {
     };
 }
 
-/// Runs `$body` with `$c` bound to the transaction's connection.
+/// Runs `$body` with `$c` bound to the transaction's connection, after writing what
+/// `record()` buffered (so the statement sees every event recorded before it).
 macro_rules! on_tx {
-    ($tx:expr, |$c:ident| $body:expr) => {
+    ($tx:expr, |$c:ident| $body:expr) => {{
+        $tx.flush().await?;
         match &mut $tx.inner {
             $crate::store::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
@@ -52,7 +54,7 @@ macro_rules! on_tx {
                 $body
             }
         }
-    };
+    }};
 }
 
 #[allow(unused_imports)]
@@ -266,6 +268,7 @@ impl Store {
             _writer: writer,
             store: self.clone(),
             heads: HashMap::new(),
+            pending: Pending::default(),
             enqueued_jobs: false,
         })
     }
@@ -330,11 +333,13 @@ pub struct Tx {
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
     pub(crate) store: Store,
     pub(crate) heads: HashMap<AccountId, ChainHead>,
+    pub(crate) pending: Pending,
     pub(crate) enqueued_jobs: bool,
 }
 
 impl Tx {
     pub async fn commit(mut self) -> Result<()> {
+        crate::events::record::flush_pending(&mut self).await?;
         let appended = crate::events::record::flush_heads(&mut self).await?;
         if self.enqueued_jobs && self.engine() == Engine::Postgres {
             // Delivered by PostgreSQL at commit, to every node's LISTENing worker.
@@ -355,6 +360,11 @@ impl Tx {
             self.store.shared.jobs_ready.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Writes what `record()` buffered so far (see `events::record::Pending`).
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        crate::events::record::flush_pending(self).await
     }
 
     /// The store this transaction belongs to.
