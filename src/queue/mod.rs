@@ -223,6 +223,26 @@ pub async fn complete(store: &Store, job: &Job, worker: &str) -> Result<bool> {
     Ok(done == 1)
 }
 
+/// Finishes several jobs `worker` holds in one statement; returns how many it still
+/// held (a job whose lease was lost is left alone).
+pub async fn complete_many(store: &Store, jobs: &[Job], worker: &str) -> Result<u64> {
+    let _writer = store.writer().await;
+    let mut done = 0;
+    for chunk in jobs.chunks(1000) {
+        done += on_pool!(store, |p| {
+            let mut q = sqlx::QueryBuilder::new("DELETE FROM jobs WHERE locked_by = ");
+            q.push_bind(worker).push(" AND id IN (");
+            let mut ids = q.separated(", ");
+            for job in chunk {
+                ids.push_bind(job.id);
+            }
+            q.push(")");
+            q.build().execute(p).await?.rows_affected()
+        });
+    }
+    Ok(done)
+}
+
 /// Records a failed attempt: the job runs again after `retry_in` (see [`backoff`]),
 /// or, once it has used `max_attempts`, goes to the dead state.
 pub async fn fail(store: &Store, job: &Job, worker: &str, error: &str, retry_in: Duration) -> Result<()> {
