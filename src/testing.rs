@@ -18,7 +18,10 @@ pub struct TestDb {
 
 pub async fn sqlite() -> (Store, TestDb) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("chronicle.sqlite3").display());
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("chronicle.sqlite3").display()
+    );
     let store = Store::open(&url).await.expect("open SQLite store");
     (
         store,
@@ -147,7 +150,10 @@ impl RecordingInbox {
     }
 
     pub fn delivered(&self) -> Vec<(crate::accounts::AccountId, i64, String)> {
-        self.deliveries.lock().map(|d| d.clone()).unwrap_or_default()
+        self.deliveries
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 }
 

@@ -1,11 +1,8 @@
 //! Accounts: created with a valid name, listed, found by slug, and refused clearly.
 
-
-
 use chronicle::accounts::{self, AccountName};
 use chronicle::events::Actor;
 use chronicle::Error;
-
 
 chronicle::engine_tests! {
     async fn a_created_account_is_listed_and_found_by_its_slug(store) {

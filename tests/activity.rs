@@ -14,21 +14,39 @@ struct Board {
 }
 
 fn card_on(b: &Board, title: &str) -> CardRef {
-    CardRef { id: Uuid::now_v7(), title: title.to_owned(), board_id: b.board, project_id: b.project }
+    CardRef {
+        id: Uuid::now_v7(),
+        title: title.to_owned(),
+        board_id: b.board,
+        project_id: b.project,
+    }
 }
 
 fn moved(card: &CardRef) -> CardMoved {
     CardMoved {
         card: card.clone(),
-        from_column: ColumnRef { id: Uuid::now_v7(), name: "To do".into() },
-        to_column: ColumnRef { id: Uuid::now_v7(), name: "Doing".into() },
+        from_column: ColumnRef {
+            id: Uuid::now_v7(),
+            name: "To do".into(),
+        },
+        to_column: ColumnRef {
+            id: Uuid::now_v7(),
+            name: "Doing".into(),
+        },
         position: 0,
     }
 }
 
-async fn rec<E: chronicle::events::DomainEvent>(store: &Store, account: AccountId, actor: &Actor, e: &E) {
+async fn rec<E: chronicle::events::DomainEvent>(
+    store: &Store,
+    account: AccountId,
+    actor: &Actor,
+    e: &E,
+) {
     let mut tx = store.begin().await.expect("begin");
-    record(&mut tx, account, actor, e, RecordOptions::default()).await.expect("record");
+    record(&mut tx, account, actor, e, RecordOptions::default())
+        .await
+        .expect("record");
     tx.commit().await.expect("commit");
 }
 

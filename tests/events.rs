@@ -22,7 +22,10 @@ fn card(title: &str) -> CardRef {
 }
 
 fn column(name: &str) -> ColumnRef {
-    ColumnRef { id: Uuid::now_v7(), name: name.to_owned() }
+    ColumnRef {
+        id: Uuid::now_v7(),
+        name: name.to_owned(),
+    }
 }
 
 fn moved(card: &CardRef) -> CardMoved {

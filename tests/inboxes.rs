@@ -12,14 +12,25 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 fn card(title: &str) -> CardRef {
-    CardRef { id: Uuid::now_v7(), title: title.to_owned(), board_id: Uuid::now_v7(), project_id: Uuid::now_v7() }
+    CardRef {
+        id: Uuid::now_v7(),
+        title: title.to_owned(),
+        board_id: Uuid::now_v7(),
+        project_id: Uuid::now_v7(),
+    }
 }
 
 fn moved(card: &CardRef) -> CardMoved {
     CardMoved {
         card: card.clone(),
-        from_column: ColumnRef { id: Uuid::now_v7(), name: "To do".into() },
-        to_column: ColumnRef { id: Uuid::now_v7(), name: "Doing".into() },
+        from_column: ColumnRef {
+            id: Uuid::now_v7(),
+            name: "To do".into(),
+        },
+        to_column: ColumnRef {
+            id: Uuid::now_v7(),
+            name: "Doing".into(),
+        },
         position: 0,
     }
 }
@@ -42,7 +53,11 @@ async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-async fn thread_bodies(store: &Store, account: chronicle::accounts::AccountId, card: Uuid) -> Vec<String> {
+async fn thread_bodies(
+    store: &Store,
+    account: chronicle::accounts::AccountId,
+    card: Uuid,
+) -> Vec<String> {
     chronicle::inbox::card_thread_messages(store, account, card)
         .await
         .expect("thread")

@@ -20,7 +20,12 @@ struct Counting {
 
 impl Counting {
     fn new(kind: &'static str) -> Arc<Self> {
-        Arc::new(Counting { kind, runs: AtomicUsize::new(0), fail_first: 0, delay: Duration::ZERO })
+        Arc::new(Counting {
+            kind,
+            runs: AtomicUsize::new(0),
+            fail_first: 0,
+            delay: Duration::ZERO,
+        })
     }
     fn runs(&self) -> usize {
         self.runs.load(Ordering::SeqCst)
@@ -73,7 +78,12 @@ async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-fn start(worker: Worker) -> (watch::Sender<bool>, tokio::task::JoinHandle<chronicle::Result<()>>) {
+fn start(
+    worker: Worker,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<chronicle::Result<()>>,
+) {
     let (stop, stopped) = watch::channel(false);
     (stop, tokio::spawn(worker.run(stopped)))
 }

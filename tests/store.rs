@@ -1,7 +1,5 @@
 //! The store opens, migrates and reports itself the same way on both engines.
 
-
-
 use chronicle::{Engine, Store};
 
 chronicle::engine_tests! {
@@ -40,7 +38,9 @@ async fn the_engine_is_chosen_by_the_url() {
 
 #[tokio::test]
 async fn an_unknown_url_scheme_is_a_configuration_error() {
-    let err = Store::connect("mysql://localhost/x").await.expect_err("refused");
+    let err = Store::connect("mysql://localhost/x")
+        .await
+        .expect_err("refused");
     assert!(matches!(err, chronicle::Error::Config(_)), "{err:?}");
 }
 
@@ -49,14 +49,19 @@ async fn an_unmigrated_database_reports_no_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("new.sqlite3").display());
     let store = Store::connect(&url).await.expect("connect");
-    assert_eq!(store.status().await.expect("status").migration_version, None);
+    assert_eq!(
+        store.status().await.expect("status").migration_version,
+        None
+    );
 }
 
 #[tokio::test]
 async fn the_sqlite_file_and_its_directory_are_created_in_wal_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nested/dir/chronicle.sqlite3");
-    let store = Store::open(&format!("sqlite://{}", path.display())).await.expect("open");
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
     assert!(path.exists());
     store.close().await;
     // WAL is a property of the file: a fresh connection sees it.

@@ -35,12 +35,10 @@ impl FromServerFnError for AppError {
         match value {
             ServerFnErrorErr::Args(msg)
             | ServerFnErrorErr::Deserialization(msg)
-            | ServerFnErrorErr::MissingArg(msg) => {
-                AppError::Invalid {
-                    field: None,
-                    message: format!("malformed request: {msg}"),
-                }
-            }
+            | ServerFnErrorErr::MissingArg(msg) => AppError::Invalid {
+                field: None,
+                message: format!("malformed request: {msg}"),
+            },
             other => AppError::Transport(other.to_string()),
         }
     }
@@ -62,7 +60,6 @@ mod ssr {
                 AppError::Internal | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
             }
         }
-
     }
 
     impl From<chronicle::Error> for AppError {

@@ -9,7 +9,11 @@ use leptos::prelude::LeptosOptions;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/chronicle.sqlite3";
 
 #[derive(Debug, Parser)]
-#[command(name = "chronicle", version, about = "Chronicle: an event-driven team board")]
+#[command(
+    name = "chronicle",
+    version,
+    about = "Chronicle: an event-driven team board"
+)]
 pub struct Cli {
     /// sqlite://FILE (embedded, default) or postgres://USER@HOST/DB (several nodes).
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]

@@ -45,8 +45,12 @@ async fn main() -> anyhow::Result<()> {
             );
             // The queue worker runs beside the web server and stops with it.
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let worker = tokio::spawn(Worker::new(store.clone(), WorkerConfig::default()).run(stopped));
-            let state = AppState { leptos, store: store.clone() };
+            let worker =
+                tokio::spawn(Worker::new(store.clone(), WorkerConfig::default()).run(stopped));
+            let state = AppState {
+                leptos,
+                store: store.clone(),
+            };
             let served = serve(listener, state, async move {
                 shutdown_signal().await;
                 let _ = stop.send(true);
@@ -69,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Replay { projection: Projection::Activity { account } } => {
+        Command::Replay {
+            projection: Projection::Activity { account },
+        } => {
             let store = Store::open(&cli.database_url).await?;
             maintenance::replay_activity(&store, account.as_deref()).await?;
             store.close().await;
@@ -85,8 +91,15 @@ async fn main() -> anyhow::Result<()> {
                     );
                     println!("{}", serde_json::to_string(&r)?);
                 }
-                BenchKind::Queue { jobs, workers, concurrency, samples } => {
-                    let r = chronicle::bench::queue::run(&store, jobs, workers, concurrency, samples).await?;
+                BenchKind::Queue {
+                    jobs,
+                    workers,
+                    concurrency,
+                    samples,
+                } => {
+                    let r =
+                        chronicle::bench::queue::run(&store, jobs, workers, concurrency, samples)
+                            .await?;
                     println!(
                         "P2 {}: enqueue {:.0} jobs/s, drain {:.0} jobs/s ({} worker(s) x {}), latency p50 {:.2} ms p99 {:.2} ms",
                         r.engine, r.enqueue_jobs_per_s, r.drain_jobs_per_s, r.workers, r.concurrency,

@@ -29,10 +29,13 @@ pub async fn replay_activity(store: &Store, slug: Option<&str>) -> anyhow::Resul
         Some(slug) => vec![chronicle::accounts::find_account_by_slug(store, slug).await?],
         None => chronicle::accounts::list_accounts(store).await?,
     };
-    let style = ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} events ({per_sec})")?
-        .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} events ({per_sec})")?
+            .progress_chars("=> ");
     for account in accounts {
-        let bar = ProgressBar::new(0).with_style(style.clone()).with_message(account.slug.clone());
+        let bar = ProgressBar::new(0)
+            .with_style(style.clone())
+            .with_message(account.slug.clone());
         let written = chronicle::activity::rebuild(store, account.id, 1000, |done, total| {
             bar.set_length(total);
             bar.set_position(done);

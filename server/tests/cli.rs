@@ -38,7 +38,9 @@ async fn verify_reports_intact_chains_and_names_a_broken_row() {
     assert!(out.contains("acme: 1 events, chain intact"), "{out}");
     assert!(out.contains("beta: 1 events, chain intact"), "{out}");
 
-    execute_raw(&db, "DROP TRIGGER events_reject_update").await.expect("drop trigger");
+    execute_raw(&db, "DROP TRIGGER events_reject_update")
+        .await
+        .expect("drop trigger");
     execute_raw(&db, "UPDATE events SET actor_name = 'Mallory' WHERE event_type = 'account.created' AND account_id = (SELECT id FROM accounts WHERE slug = 'beta')")
         .await
         .expect("tamper");
@@ -52,13 +54,24 @@ async fn verify_reports_intact_chains_and_names_a_broken_row() {
 async fn replay_rebuilds_the_activity_feed() {
     let (store, db) = chronicle::testing::postgres().await;
     let acme = account(&store, "Acme").await;
-    execute_raw(&db, "DELETE FROM activities").await.expect("lose the projection");
+    execute_raw(&db, "DELETE FROM activities")
+        .await
+        .expect("lose the projection");
     let feed = chronicle::activity::FeedQuery::new(chronicle::activity::FeedScope::Account);
-    assert!(chronicle::activity::feed(&store, acme.id, &feed).await.expect("feed").is_empty());
+    assert!(chronicle::activity::feed(&store, acme.id, &feed)
+        .await
+        .expect("feed")
+        .is_empty());
     let (ok, out) = chronicle(&db.url, &["replay", "activity"]);
     assert!(ok, "{out}");
     assert!(out.contains("acme: 1 activity rows rebuilt"), "{out}");
-    assert_eq!(chronicle::activity::feed(&store, acme.id, &feed).await.expect("feed").len(), 1);
+    assert_eq!(
+        chronicle::activity::feed(&store, acme.id, &feed)
+            .await
+            .expect("feed")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -101,7 +101,10 @@ async fn an_invalid_name_gets_a_clear_422_and_writes_nothing() {
 
     let res = app.create_account(&"x".repeat(81)).await;
     assert_eq!(res.status(), 422);
-    assert!(chronicle::accounts::list_accounts(&store).await.expect("list").is_empty());
+    assert!(chronicle::accounts::list_accounts(&store)
+        .await
+        .expect("list")
+        .is_empty());
 }
 
 #[tokio::test]

@@ -15,8 +15,19 @@ use crate::store::{on_pool, on_tx, Store, Tx};
 
 /// Identifies an account. A distinct type so an account id cannot be passed where a
 /// card id is expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(serde::Serialize, serde::Deserialize, sqlx::Type)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
 #[sqlx(transparent)]
 pub struct AccountId(pub Uuid);
 

@@ -103,7 +103,10 @@ mod tests {
     #[test]
     fn slugs_are_url_safe() {
         let name = AccountName::parse("Acme, Inc. — Ünited  Team").expect("valid");
-        assert_eq!(AccountSlug::from_name(&name).as_str(), "acme-inc-nited-team");
+        assert_eq!(
+            AccountSlug::from_name(&name).as_str(),
+            "acme-inc-nited-team"
+        );
         let name = AccountName::parse("日本チーム").expect("valid");
         assert_eq!(AccountSlug::from_name(&name).as_str(), "team");
     }

@@ -120,7 +120,11 @@ struct FeedRow {
 
 /// A page of `account`'s feed, newest first. Only this account's rows can be returned:
 /// the account is the first condition of every branch of the query.
-pub async fn feed(store: &Store, account: AccountId, query: &FeedQuery) -> Result<Vec<ActivityItem>> {
+pub async fn feed(
+    store: &Store,
+    account: AccountId,
+    query: &FeedQuery,
+) -> Result<Vec<ActivityItem>> {
     let limit = query.limit.clamp(1, MAX_FEED_LIMIT) as i64;
     let rows: Vec<FeedRow> = on_pool!(store, |p| {
         let mut q = sqlx::QueryBuilder::new(
@@ -205,11 +209,13 @@ pub async fn rebuild(
 ) -> Result<u64> {
     let total = crate::events::log::count(store, account).await?;
     let mut tx = store.begin().await?;
-    on_tx!(tx, |c| sqlx::query("DELETE FROM activities WHERE account_id = $1")
-        .bind(account)
-        .execute(c)
-        .await?
-        .rows_affected());
+    on_tx!(tx, |c| sqlx::query(
+        "DELETE FROM activities WHERE account_id = $1"
+    )
+    .bind(account)
+    .execute(c)
+    .await?
+    .rows_affected());
     tx.commit().await?;
     let mut after = 0i64;
     let mut done = 0u64;
@@ -220,7 +226,11 @@ pub async fn rebuild(
         after = last.row.sequence;
         let mut tx = store.begin().await?;
         for stored in &rows {
-            let event = decode(&stored.row.event_type, stored.row.schema_version, stored.row.data.clone())?;
+            let event = decode(
+                &stored.row.event_type,
+                stored.row.schema_version,
+                stored.row.data.clone(),
+            )?;
             if event.user_facing() {
                 project(&mut tx, &stored.row).await?;
                 written += 1;

@@ -47,7 +47,9 @@ impl JobHandler for Noop {
                     *s = Some(Instant::now());
                 }
                 self.started_signal.notify_one();
-            } else if self.done.fetch_add(1, Ordering::SeqCst) + 1 >= self.target.load(Ordering::SeqCst) {
+            } else if self.done.fetch_add(1, Ordering::SeqCst) + 1
+                >= self.target.load(Ordering::SeqCst)
+            {
                 self.all_done.notify_one();
             }
             Ok(())
@@ -57,7 +59,13 @@ impl JobHandler for Noop {
 
 /// Enqueues `jobs` no-op jobs in batches of 1,000, drains them with `workers` workers of
 /// `concurrency` each, then times `samples` single jobs from commit to handler start.
-pub async fn run(store: &Store, jobs: u64, workers: usize, concurrency: usize, samples: usize) -> Result<QueueBench> {
+pub async fn run(
+    store: &Store,
+    jobs: u64,
+    workers: usize,
+    concurrency: usize,
+    samples: usize,
+) -> Result<QueueBench> {
     let handler = Arc::new(Noop {
         done: AtomicU64::new(0),
         all_done: Notify::new(),
@@ -67,7 +75,9 @@ pub async fn run(store: &Store, jobs: u64, workers: usize, concurrency: usize, s
     });
 
     let t = Instant::now();
-    let batch: Vec<NewJob> = (0..1000).map(|i| NewJob::new("bench.noop", json!({"i": i}))).collect();
+    let batch: Vec<NewJob> = (0..1000)
+        .map(|i| NewJob::new("bench.noop", json!({"i": i})))
+        .collect();
     let mut left = jobs;
     while left > 0 {
         let n = left.min(1000) as usize;
@@ -108,7 +118,12 @@ pub async fn run(store: &Store, jobs: u64, workers: usize, concurrency: usize, s
         enqueue(&mut tx, NewJob::new("bench.noop", json!({"latency": true}))).await?;
         tx.commit().await?;
         started.await;
-        let began = handler.started.lock().ok().and_then(|s| *s).unwrap_or_else(Instant::now);
+        let began = handler
+            .started
+            .lock()
+            .ok()
+            .and_then(|s| *s)
+            .unwrap_or_else(Instant::now);
         latencies.push(began.saturating_duration_since(before_enqueue));
     }
     latencies.sort();

@@ -38,19 +38,40 @@ fn event(card: &CardRef, from: &ColumnRef, to: &ColumnRef, i: u64) -> CardMoved 
 /// `batches` transactions of 1,000 events.
 pub async fn run(store: &Store, n: u64, batches: u64) -> Result<RecordBench> {
     let create = match store.engine() {
-        Engine::Sqlite => "CREATE TABLE IF NOT EXISTS bench_floor (id BLOB PRIMARY KEY, payload TEXT NOT NULL)",
-        Engine::Postgres => "CREATE TABLE IF NOT EXISTS bench_floor (id uuid PRIMARY KEY, payload text NOT NULL)",
+        Engine::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS bench_floor (id BLOB PRIMARY KEY, payload TEXT NOT NULL)"
+        }
+        Engine::Postgres => {
+            "CREATE TABLE IF NOT EXISTS bench_floor (id uuid PRIMARY KEY, payload text NOT NULL)"
+        }
     };
     let mut tx = store.begin().await?;
-    on_tx!(tx, |c| sqlx::query(create).execute(c).await?.rows_affected());
+    on_tx!(tx, |c| sqlx::query(create)
+        .execute(c)
+        .await?
+        .rows_affected());
     tx.commit().await?;
 
     let name = AccountName::parse(&format!("Bench {}", Uuid::now_v7()))?;
     let account = create_account(store, name, &Actor::System).await?;
-    let actor = Actor::Member { id: Uuid::now_v7(), name: "Bench".into() };
-    let card = CardRef { id: Uuid::now_v7(), title: "Benchmark card".into(), board_id: Uuid::now_v7(), project_id: Uuid::now_v7() };
-    let from = ColumnRef { id: Uuid::now_v7(), name: "To do".into() };
-    let to = ColumnRef { id: Uuid::now_v7(), name: "Doing".into() };
+    let actor = Actor::Member {
+        id: Uuid::now_v7(),
+        name: "Bench".into(),
+    };
+    let card = CardRef {
+        id: Uuid::now_v7(),
+        title: "Benchmark card".into(),
+        board_id: Uuid::now_v7(),
+        project_id: Uuid::now_v7(),
+    };
+    let from = ColumnRef {
+        id: Uuid::now_v7(),
+        name: "To do".into(),
+    };
+    let to = ColumnRef {
+        id: Uuid::now_v7(),
+        name: "Doing".into(),
+    };
     // The floor's row carries a payload of the same size as the event's data.
     let payload = serde_json::to_string(&event(&card, &from, &to, 0)).unwrap_or_default();
 
@@ -58,7 +79,14 @@ pub async fn run(store: &Store, n: u64, batches: u64) -> Result<RecordBench> {
     for i in 0..50 {
         floor_tx(store, &payload).await?;
         let mut tx = store.begin().await?;
-        record_event(&mut tx, account.id, &actor, &event(&card, &from, &to, i), RecordOptions::default()).await?;
+        record_event(
+            &mut tx,
+            account.id,
+            &actor,
+            &event(&card, &from, &to, i),
+            RecordOptions::default(),
+        )
+        .await?;
         tx.commit().await?;
     }
 
@@ -75,7 +103,14 @@ pub async fn run(store: &Store, n: u64, batches: u64) -> Result<RecordBench> {
         let t = Instant::now();
         for i in 0..per_round {
             let mut tx = store.begin().await?;
-            record_event(&mut tx, account.id, &actor, &event(&card, &from, &to, i), RecordOptions::default()).await?;
+            record_event(
+                &mut tx,
+                account.id,
+                &actor,
+                &event(&card, &from, &to, i),
+                RecordOptions::default(),
+            )
+            .await?;
             tx.commit().await?;
         }
         record_time += t.elapsed();
@@ -88,8 +123,18 @@ pub async fn run(store: &Store, n: u64, batches: u64) -> Result<RecordBench> {
         let mut tx = store.begin().await?;
         let batch = Some(Uuid::now_v7());
         for i in 0..1000 {
-            let options = RecordOptions { batch_id: batch, ..Default::default() };
-            record_event(&mut tx, account.id, &actor, &event(&card, &from, &to, b * 1000 + i), options).await?;
+            let options = RecordOptions {
+                batch_id: batch,
+                ..Default::default()
+            };
+            record_event(
+                &mut tx,
+                account.id,
+                &actor,
+                &event(&card, &from, &to, b * 1000 + i),
+                options,
+            )
+            .await?;
         }
         tx.commit().await?;
     }
@@ -106,11 +151,13 @@ pub async fn run(store: &Store, n: u64, batches: u64) -> Result<RecordBench> {
 
 async fn floor_tx(store: &Store, payload: &str) -> Result<()> {
     let mut tx = store.begin().await?;
-    on_tx!(tx, |c| sqlx::query("INSERT INTO bench_floor (id, payload) VALUES ($1, $2)")
-        .bind(Uuid::now_v7())
-        .bind(payload)
-        .execute(c)
-        .await?
-        .rows_affected());
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO bench_floor (id, payload) VALUES ($1, $2)"
+    )
+    .bind(Uuid::now_v7())
+    .bind(payload)
+    .execute(c)
+    .await?
+    .rows_affected());
     tx.commit().await
 }

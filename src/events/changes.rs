@@ -54,13 +54,29 @@ mod tests {
 
     #[test]
     fn only_changed_tracked_fields_are_listed_old_to_new() {
-        let old = Card { title: "Fix login".into(), due: None, secret: 1 };
-        let new = Card { title: "Fix sign-in".into(), due: None, secret: 2 };
+        let old = Card {
+            title: "Fix login".into(),
+            due: None,
+            secret: 1,
+        };
+        let new = Card {
+            title: "Fix sign-in".into(),
+            due: None,
+            secret: 2,
+        };
         assert_eq!(
             make_field_changes(&old, &new),
-            vec![FieldChange { field: "title".into(), old: json!("Fix login"), new: json!("Fix sign-in") }]
+            vec![FieldChange {
+                field: "title".into(),
+                old: json!("Fix login"),
+                new: json!("Fix sign-in")
+            }]
         );
-        let newer = Card { title: "Fix sign-in".into(), due: Some("2026-12-01".into()), secret: 2 };
+        let newer = Card {
+            title: "Fix sign-in".into(),
+            due: Some("2026-12-01".into()),
+            secret: 2,
+        };
         let changes = make_field_changes(&new, &newer);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].field, "due");

@@ -20,7 +20,11 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// The event as its Rust type (upcast from older schema versions).
     pub fn event(&self) -> Result<Box<dyn AnyEvent>> {
-        decode(&self.row.event_type, self.row.schema_version, self.row.data.clone())
+        decode(
+            &self.row.event_type,
+            self.row.schema_version,
+            self.row.data.clone(),
+        )
     }
 }
 
@@ -82,7 +86,12 @@ const COLUMNS: &str = "account_id, sequence, id, event_type, schema_version, sub
     batch_id, snapshot, created_at, prev_hash, hash";
 
 /// Up to `limit` of `account`'s events after sequence `after`, oldest first.
-pub async fn read(store: &Store, account: AccountId, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+pub async fn read(
+    store: &Store,
+    account: AccountId,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE account_id = $1 AND sequence > $2 \
          ORDER BY sequence LIMIT $3"
@@ -109,7 +118,11 @@ pub async fn get(store: &Store, account: AccountId, sequence: i64) -> Result<Sto
 }
 
 /// Every event about one subject (e.g. a card's audit trail), oldest first.
-pub async fn for_subject(store: &Store, account: AccountId, subject_id: Uuid) -> Result<Vec<StoredEvent>> {
+pub async fn for_subject(
+    store: &Store,
+    account: AccountId,
+    subject_id: Uuid,
+) -> Result<Vec<StoredEvent>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE account_id = $1 AND subject_id = $2 ORDER BY sequence"
     );
@@ -168,7 +181,9 @@ pub async fn verify(store: &Store, account: AccountId) -> Result<Verification> {
                 reason,
             };
             let problem = if stored.row.sequence != expected_seq {
-                Some(format!("expected sequence {expected_seq}: a row is missing"))
+                Some(format!(
+                    "expected sequence {expected_seq}: a row is missing"
+                ))
             } else if stored.row.prev_hash != expected_prev {
                 Some("prev_hash does not match the previous event's hash".to_owned())
             } else if stored.row.chain_hash() != stored.hash {

@@ -89,7 +89,9 @@ pub struct Scope {
 
 /// A kind of domain event. Implement it for a type, add the type to the registry
 /// (`registry.rs`), and it can be recorded, read back, described and published.
-pub trait DomainEvent: Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static {
+pub trait DomainEvent:
+    Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static
+{
     /// Stable wire name, subject then past-tense verb: `card.moved`.
     const TYPE: &'static str;
     /// Schema version of the stored data. Bump it when the shape changes and teach

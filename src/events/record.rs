@@ -103,7 +103,10 @@ pub struct RecordOptions {
 /// What [`record`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordOutcome {
-    Recorded { id: Uuid, sequence: i64 },
+    Recorded {
+        id: Uuid,
+        sequence: i64,
+    },
     /// Skipped by the throttle; nothing was written.
     Throttled,
 }
@@ -262,11 +265,13 @@ pub(crate) async fn flush_heads(tx: &mut Tx) -> Result<Vec<Committed>> {
         if tx.engine() == Engine::Postgres {
             // Every node's live feed learns of the commit (delivered at commit).
             let payload = format!("{}:{sequence}", account.0);
-            on_tx!(tx, |c| sqlx::query("SELECT pg_notify('chronicle_events', $1)")
-                .bind(&payload)
-                .execute(c)
-                .await?
-                .rows_affected());
+            on_tx!(tx, |c| sqlx::query(
+                "SELECT pg_notify('chronicle_events', $1)"
+            )
+            .bind(&payload)
+            .execute(c)
+            .await?
+            .rows_affected());
         }
         appended.push(Committed {
             account,
@@ -433,8 +438,11 @@ const JOB_INSERT: &str = "INSERT INTO jobs (id, kind, payload, account_id, run_a
 macro_rules! flush_statement {
     ($qb:ident, $chunk:expr, $cte:expr) => {{
         let chunk: &[PendingEvent] = $chunk;
-        let activities: Vec<&EventRow> =
-            chunk.iter().filter(|p| p.activity).map(|p| &p.row).collect();
+        let activities: Vec<&EventRow> = chunk
+            .iter()
+            .filter(|p| p.activity)
+            .map(|p| &p.row)
+            .collect();
         let jobs: Vec<&crate::queue::PendingJob> = chunk.iter().flat_map(|p| &p.jobs).collect();
         let parts = 1 + usize::from(!activities.is_empty()) + usize::from(!jobs.is_empty());
         let cte = $cte && parts > 1;
@@ -554,15 +562,27 @@ mod tests {
 
     #[test]
     fn ip_addresses_are_truncated_to_their_network() {
-        assert_eq!(truncate_ip("203.0.113.77".parse().expect("ip")), "203.0.113.0/24");
-        assert_eq!(truncate_ip("2001:db8:1:2::1".parse().expect("ip")), "2001:db8:1::/48");
-        assert_eq!(truncate_ip("::ffff:198.51.100.9".parse().expect("ip")), "198.51.100.0/24");
+        assert_eq!(
+            truncate_ip("203.0.113.77".parse().expect("ip")),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            truncate_ip("2001:db8:1:2::1".parse().expect("ip")),
+            "2001:db8:1::/48"
+        );
+        assert_eq!(
+            truncate_ip("::ffff:198.51.100.9".parse().expect("ip")),
+            "198.51.100.0/24"
+        );
     }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let mut out = Vec::new();
-        write_canonical(&json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}}), &mut out);
+        write_canonical(
+            &json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}}),
+            &mut out,
+        );
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
             r#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#

@@ -78,9 +78,8 @@ pub struct EventKind {
 
 fn decode_as<E: DomainEvent>(version: i32, data: Value) -> Result<Box<dyn AnyEvent>> {
     let data = E::upcast(version, data)?;
-    let event: E = serde_json::from_value(data).map_err(|e| {
-        Error::invalid("data", format!("stored {} does not decode: {e}", E::TYPE))
-    })?;
+    let event: E = serde_json::from_value(data)
+        .map_err(|e| Error::invalid("data", format!("stored {} does not decode: {e}", E::TYPE)))?;
     Ok(Box::new(event))
 }
 
@@ -134,9 +133,8 @@ pub fn kind(type_name: &str) -> Option<&'static EventKind> {
 /// Reads stored event data as its type, upcasting from `version` if needed. An unknown
 /// type or undecodable data is an error, never a panic.
 pub fn decode(type_name: &str, version: i32, data: Value) -> Result<Box<dyn AnyEvent>> {
-    let kind = kind(type_name).ok_or_else(|| {
-        Error::invalid("event_type", format!("unknown event type {type_name:?}"))
-    })?;
+    let kind = kind(type_name)
+        .ok_or_else(|| Error::invalid("event_type", format!("unknown event type {type_name:?}")))?;
     (kind.decode)(version, data)
 }
 
@@ -152,7 +150,10 @@ mod tests {
             assert!(seen.insert(k.type_name), "{} registered twice", k.type_name);
             let (subject, verb) = k.type_name.split_once('.').expect("subject.verb");
             assert!(!subject.is_empty() && !verb.is_empty(), "{}", k.type_name);
-            assert!(k.type_name.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'));
+            assert!(k
+                .type_name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'));
         }
     }
 
@@ -189,7 +190,10 @@ mod tests {
                     Ok(data)
                 }
                 2 => Ok(data),
-                v => Err(Error::invalid("schema_version", format!("unknown version {v}"))),
+                v => Err(Error::invalid(
+                    "schema_version",
+                    format!("unknown version {v}"),
+                )),
             }
         }
     }

@@ -21,8 +21,12 @@ impl Inbox for CardThreadInbox {
     fn accepts(&self, event: &dyn AnyEvent) -> bool {
         // Comments are the thread itself; everything else about a card is news in it.
         event.scope().card.is_some()
-            && ![CommentAdded::TYPE, CommentEdited::TYPE, CommentDeleted::TYPE]
-                .contains(&event.type_name())
+            && ![
+                CommentAdded::TYPE,
+                CommentEdited::TYPE,
+                CommentDeleted::TYPE,
+            ]
+            .contains(&event.type_name())
     }
 
     fn handle<'a>(&'a self, tx: &'a mut Tx, delivery: &'a Delivery) -> BoxFuture<'a, Result<()>> {
@@ -32,7 +36,8 @@ impl Inbox for CardThreadInbox {
             };
             let row = &delivery.stored.row;
             let body = delivery.event.describe(&row.actor_name);
-            on_tx!(tx, |c| sqlx::query(
+            on_tx!(tx, |c| {
+                sqlx::query(
                 "INSERT INTO comments (account_id, id, card_id, author_id, author_name, body, \
                  system, event_sequence, created_at) VALUES ($1, $2, $3, NULL, $4, $5, TRUE, $6, $7)"
             )
@@ -45,7 +50,8 @@ impl Inbox for CardThreadInbox {
             .bind(row.created_at)
             .execute(c)
             .await?
-            .rows_affected());
+            .rows_affected()
+            });
             Ok(())
         })
     }

@@ -71,7 +71,12 @@ pub(crate) struct PendingJob {
 }
 
 impl PendingJob {
-    pub(crate) fn new(kind: &str, payload: Value, account: Option<AccountId>, max_attempts: i32) -> Self {
+    pub(crate) fn new(
+        kind: &str,
+        payload: Value,
+        account: Option<AccountId>,
+        max_attempts: i32,
+    ) -> Self {
         let now = now_micros();
         PendingJob {
             id: Uuid::now_v7(),
@@ -129,7 +134,8 @@ pub async fn enqueue(tx: &mut Tx, job: NewJob) -> Result<Option<Uuid>> {
     if job.max_attempts < 1 {
         return Err(Error::invalid("max_attempts", "at least 1"));
     }
-    let inserted = on_tx!(tx, |c| sqlx::query(
+    let inserted = on_tx!(tx, |c| {
+        sqlx::query(
         "INSERT INTO jobs (id, kind, payload, account_id, run_at, max_attempts, unique_key, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (unique_key) DO NOTHING"
     )
@@ -143,7 +149,8 @@ pub async fn enqueue(tx: &mut Tx, job: NewJob) -> Result<Option<Uuid>> {
     .bind(now)
     .execute(c)
     .await?
-    .rows_affected());
+    .rows_affected()
+    });
     if inserted == 0 {
         return Ok(None);
     }
@@ -245,7 +252,13 @@ pub async fn complete_many(store: &Store, jobs: &[Job], worker: &str) -> Result<
 
 /// Records a failed attempt: the job runs again after `retry_in` (see [`backoff`]),
 /// or, once it has used `max_attempts`, goes to the dead state.
-pub async fn fail(store: &Store, job: &Job, worker: &str, error: &str, retry_in: Duration) -> Result<()> {
+pub async fn fail(
+    store: &Store,
+    job: &Job,
+    worker: &str,
+    error: &str,
+    retry_in: Duration,
+) -> Result<()> {
     let error: String = error.chars().take(2000).collect();
     let dead = job.attempts >= job.max_attempts;
     let run_at = now_micros().saturating_add(duration_micros(retry_in));
@@ -287,7 +300,9 @@ pub async fn release(store: &Store, job: &Job, worker: &str) -> Result<()> {
 /// ±25 % at random so failed jobs do not retry in lock-step.
 pub fn backoff(attempts: i32, base: Duration) -> Duration {
     let exp = attempts.clamp(1, 20) as u32 - 1;
-    let delay = base.saturating_mul(1u32 << exp).min(Duration::from_secs(3600));
+    let delay = base
+        .saturating_mul(1u32 << exp)
+        .min(Duration::from_secs(3600));
     let jitter = 0.75 + fastrand::f64() * 0.5;
     delay.mul_f64(jitter)
 }

@@ -23,6 +23,9 @@ pub trait JobHandler: Send + Sync + 'static {
     fn run<'a>(&'a self, store: &'a Store, job: &'a Job) -> BoxFuture<'a, Result<()>>;
 }
 
+/// A job task's end: its id, the job and the handler's outcome (or how it panicked).
+type Finished = std::result::Result<(tokio::task::Id, (Job, Result<()>)), tokio::task::JoinError>;
+
 /// How a worker behaves.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -80,7 +83,11 @@ impl Worker {
 
     /// Runs `handler` every `interval`, once per cluster: the job has a unique key, so
     /// however many nodes schedule it, one job exists; each run schedules the next.
-    pub async fn recurring(&mut self, handler: Arc<dyn JobHandler>, interval: Duration) -> Result<()> {
+    pub async fn recurring(
+        &mut self,
+        handler: Arc<dyn JobHandler>,
+        interval: Duration,
+    ) -> Result<()> {
         let kind = handler.kind().to_owned();
         self.register(handler);
         self.recurring.insert(kind.clone(), interval);
@@ -186,11 +193,7 @@ impl Worker {
 
     /// Records the outcome of finished jobs: successes deleted together, failures
     /// retried or declared dead, recurring jobs rescheduled.
-    async fn settle(
-        &self,
-        done: Vec<std::result::Result<(tokio::task::Id, (Job, Result<()>)), tokio::task::JoinError>>,
-        in_flight: &mut HashMap<tokio::task::Id, Job>,
-    ) {
+    async fn settle(&self, done: Vec<Finished>, in_flight: &mut HashMap<tokio::task::Id, Job>) {
         if done.is_empty() {
             return;
         }
@@ -203,7 +206,10 @@ impl Worker {
                 }
                 Err(e) => match in_flight.remove(&e.id()) {
                     // The handler panicked: count it as a failed attempt.
-                    Some(job) => (job, Err(crate::Error::Conflict(format!("handler panicked: {e}")))),
+                    Some(job) => (
+                        job,
+                        Err(crate::Error::Conflict(format!("handler panicked: {e}"))),
+                    ),
                     None => continue,
                 },
             };

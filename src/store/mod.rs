@@ -99,7 +99,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("engine", &self.engine()).finish()
+        f.debug_struct("Store")
+            .field("engine", &self.engine())
+            .finish()
     }
 }
 
@@ -226,18 +228,19 @@ impl Store {
     /// Engine and applied migration version; fails if the database is unreachable.
     pub async fn status(&self) -> Result<StoreStatus> {
         let applied: Option<i64> = on_pool!(self, |p| {
-            let exists: bool = match self.engine() {
-                Engine::Sqlite => sqlx::query_scalar(
-                    "SELECT count(*) > 0 FROM sqlite_master WHERE name = '_sqlx_migrations'",
-                )
-                .fetch_one(p)
-                .await?,
-                Engine::Postgres => {
-                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                        .fetch_one(p)
-                        .await?
-                }
-            };
+            let exists: bool =
+                match self.engine() {
+                    Engine::Sqlite => sqlx::query_scalar(
+                        "SELECT count(*) > 0 FROM sqlite_master WHERE name = '_sqlx_migrations'",
+                    )
+                    .fetch_one(p)
+                    .await?,
+                    Engine::Postgres => {
+                        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                            .fetch_one(p)
+                            .await?
+                    }
+                };
             if exists {
                 sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                     .fetch_one(p)
@@ -343,10 +346,12 @@ impl Tx {
         let appended = crate::events::record::flush_heads(&mut self).await?;
         if self.enqueued_jobs && self.engine() == Engine::Postgres {
             // Delivered by PostgreSQL at commit, to every node's LISTENing worker.
-            on_tx!(self, |c| sqlx::query("SELECT pg_notify('chronicle_jobs', '')")
-                .execute(c)
-                .await?
-                .rows_affected());
+            on_tx!(self, |c| sqlx::query(
+                "SELECT pg_notify('chronicle_jobs', '')"
+            )
+            .execute(c)
+            .await?
+            .rows_affected());
         }
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,

@@ -41,6 +41,8 @@ pub async fn list_accounts() -> Result<Vec<AccountView>, AppError> {
 pub async fn create_account(name: String) -> Result<AccountView, AppError> {
     let store = super::store()?;
     let name = chronicle::accounts::AccountName::parse(&name)?;
-    let account = chronicle::accounts::create_account(&store, name, &chronicle::events::Actor::System).await?;
+    let account =
+        chronicle::accounts::create_account(&store, name, &chronicle::events::Actor::System)
+            .await?;
     Ok(account.into())
 }

@@ -36,7 +36,10 @@ impl DomainEvent for AccountUpdated {
         Subject::new(SubjectKind::Account, self.account_id)
     }
     fn describe(&self, actor: &str) -> String {
-        format!("{actor} changed the team's {}", changed_fields(&self.changes))
+        format!(
+            "{actor} changed the team's {}",
+            changed_fields(&self.changes)
+        )
     }
     fn icon(&self) -> &'static str {
         "pencil"

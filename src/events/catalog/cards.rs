@@ -54,7 +54,10 @@ impl DomainEvent for CardUpdated {
     }
     fn validate(&self) -> crate::Result<()> {
         if self.changes.is_empty() {
-            return Err(crate::Error::invalid("changes", "an update changes something"));
+            return Err(crate::Error::invalid(
+                "changes",
+                "an update changes something",
+            ));
         }
         Ok(())
     }
@@ -78,7 +81,10 @@ impl DomainEvent for CardMoved {
     }
     fn describe(&self, actor: &str) -> String {
         if self.from_column.id == self.to_column.id {
-            format!("{actor} reordered {} in {}", self.card.title, self.to_column.name)
+            format!(
+                "{actor} reordered {} in {}",
+                self.card.title, self.to_column.name
+            )
         } else {
             format!(
                 "{actor} moved {} from {} to {}",
