@@ -220,3 +220,29 @@ chronicle::engine_tests! {
         assert_eq!(handler.runs(), 600);
     }
 }
+
+/// Two stores on one PostgreSQL database stand for two nodes: a job enqueued through
+/// node A wakes node B's worker through LISTEN/NOTIFY, long before B would poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_wakes_another_nodes_worker_through_notify() {
+    let (node_a, db) = chronicle::testing::postgres().await;
+    let node_b = Store::open(&db.url).await.expect("second node");
+    let handler = Counting::new("test.count");
+    let mut config = fast_config("node-b");
+    config.poll_interval = Duration::from_secs(60);
+    let mut worker = Worker::new(node_b.clone(), config);
+    worker.register(handler.clone());
+    let (stop, task) = start(worker);
+    // Let B's worker reach its wait (and its LISTEN connection start).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = std::time::Instant::now();
+    enqueue(&node_a, NewJob::new("test.count", json!(null))).await;
+    eventually("node B ran the job", async || handler.runs() == 1).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "woken, not polled: {:?}",
+        t.elapsed()
+    );
+    stop.send(true).expect("stop");
+    task.await.expect("join").expect("worker");
+}

@@ -11,6 +11,7 @@ test("a team created on the start page appears at once and is still there after 
 
   const list = page.getByTestId("accounts");
   await expect(list.getByText(name, { exact: true })).toBeVisible();
+  await expect(page.getByLabel("Team name")).toHaveValue("");
 
   await page.reload();
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");

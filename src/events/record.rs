@@ -243,43 +243,33 @@ async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
     Ok(head)
 }
 
-/// Writes back the chain heads this transaction advanced; called by `Tx::commit`.
-pub(crate) async fn flush_heads(tx: &mut Tx) -> Result<Vec<Committed>> {
-    let dirty: Vec<(AccountId, i64, Vec<u8>)> = tx
-        .heads
+/// The chain heads this transaction advanced, to write back at commit.
+pub(crate) fn dirty_heads(tx: &Tx) -> Vec<HeadUpdate> {
+    tx.heads
         .iter()
         .filter(|(_, h)| h.dirty)
-        .map(|(a, h)| (*a, h.sequence, h.hash.clone()))
-        .collect();
-    let mut appended = Vec::with_capacity(dirty.len());
-    for (account, sequence, hash) in dirty {
-        on_tx!(tx, |c| sqlx::query(
-            "UPDATE event_chains SET last_sequence = $2, last_hash = $3 WHERE account_id = $1"
-        )
-        .bind(account)
-        .bind(sequence)
-        .bind(&hash)
-        .execute(c)
-        .await?
-        .rows_affected());
-        if tx.engine() == Engine::Postgres {
-            // Every node's live feed learns of the commit (delivered at commit).
-            let payload = format!("{}:{sequence}", account.0);
-            on_tx!(tx, |c| sqlx::query(
-                "SELECT pg_notify('chronicle_events', $1)"
-            )
-            .bind(&payload)
-            .execute(c)
-            .await?
-            .rows_affected());
+        .map(|(a, h)| HeadUpdate {
+            account: *a,
+            sequence: h.sequence,
+            hash: h.hash.clone(),
+        })
+        .collect()
+}
+
+/// A chain head to write back, and announce, at commit.
+pub(crate) struct HeadUpdate {
+    pub(crate) account: AccountId,
+    pub(crate) sequence: i64,
+    pub(crate) hash: Vec<u8>,
+}
+
+impl HeadUpdate {
+    pub(crate) fn committed(&self) -> Committed {
+        Committed {
+            account: self.account,
+            last_sequence: self.sequence,
         }
-        appended.push(Committed {
-            account,
-            last_sequence: sequence,
-        });
     }
-    tx.heads.clear();
-    Ok(appended)
 }
 
 async fn recently_recorded(
@@ -433,23 +423,41 @@ const ACTIVITY_INSERT: &str = "INSERT INTO activities (account_id, sequence, eve
 const JOB_INSERT: &str = "INSERT INTO jobs (id, kind, payload, account_id, run_at, \
     max_attempts, unique_key, created_at) ";
 
-/// Builds one statement writing `chunk`: on SQLite several `;`-separated inserts (its
-/// driver runs them in one call), on PostgreSQL one statement with data-modifying CTEs.
+/// What the last statement before COMMIT also carries.
+pub(crate) struct Finale<'a> {
+    pub(crate) heads: &'a [HeadUpdate],
+    /// PostgreSQL: wake every node's workers (jobs were enqueued).
+    pub(crate) notify_jobs: bool,
+}
+
+/// Builds one statement out of `parts`: on SQLite `;`-separated statements (its driver
+/// runs them in one call); on PostgreSQL data-modifying CTEs (`WITH p1 AS (…), … last`),
+/// which run in one round trip.
 macro_rules! flush_statement {
-    ($qb:ident, $chunk:expr, $cte:expr) => {{
+    ($chunk:expr, $finale:expr, $pg:expr) => {{
         let chunk: &[PendingEvent] = $chunk;
+        let finale: Option<&Finale> = $finale;
+        let pg: bool = $pg;
         let activities: Vec<&EventRow> = chunk
             .iter()
             .filter(|p| p.activity)
             .map(|p| &p.row)
             .collect();
         let jobs: Vec<&crate::queue::PendingJob> = chunk.iter().flat_map(|p| &p.jobs).collect();
-        let parts = 1 + usize::from(!activities.is_empty()) + usize::from(!jobs.is_empty());
-        let cte = $cte && parts > 1;
+        let heads: &[HeadUpdate] = finale.map(|f| f.heads).unwrap_or(&[]);
+        // PostgreSQL announces commits with pg_notify in a final SELECT (delivered by
+        // the server when the transaction commits).
+        let notify = pg && finale.is_some_and(|f| !f.heads.is_empty() || f.notify_jobs);
+        let parts = usize::from(!chunk.is_empty())
+            + usize::from(!activities.is_empty())
+            + usize::from(!jobs.is_empty())
+            + heads.len()
+            + usize::from(notify);
         let mut part = 0;
+        let mut qb = sqlx::QueryBuilder::new("");
         let mut open = |qb: &mut sqlx::QueryBuilder<'_, _>| {
             part += 1;
-            if cte {
+            if pg {
                 if part < parts {
                     qb.push(if part == 1 { "WITH " } else { ", " });
                     qb.push(format_args!("p{part} AS ("));
@@ -457,42 +465,44 @@ macro_rules! flush_statement {
             } else if part > 1 {
                 qb.push("; ");
             }
+            part
         };
-        let close = |qb: &mut sqlx::QueryBuilder<'_, _>, part: usize, parts: usize| {
-            if cte && part < parts {
+        let close = |qb: &mut sqlx::QueryBuilder<'_, _>, part: usize| {
+            if pg && part < parts {
                 qb.push(") ");
             }
         };
-        let mut $qb = sqlx::QueryBuilder::new("");
-        open(&mut $qb);
-        $qb.push(EVENT_INSERT);
-        $qb.push_values(chunk, |mut b, p| {
-            let r = &p.row;
-            b.push_bind(r.account_id)
-                .push_bind(r.sequence)
-                .push_bind(r.id)
-                .push_bind(&r.event_type)
-                .push_bind(r.schema_version)
-                .push_bind(&r.subject_kind)
-                .push_bind(r.subject_id)
-                .push_bind(r.scope.project)
-                .push_bind(r.scope.board)
-                .push_bind(r.scope.card)
-                .push_bind(r.actor_id)
-                .push_bind(&r.actor_name)
-                .push_bind(sqlx::types::Json(&r.data))
-                .push_bind(sqlx::types::Json(&r.metadata))
-                .push_bind(r.batch_id)
-                .push_bind(r.snapshot.as_ref().map(sqlx::types::Json))
-                .push_bind(r.created_at)
-                .push_bind(&r.prev_hash)
-                .push_bind(&p.hash);
-        });
-        close(&mut $qb, 1, parts);
+        if !chunk.is_empty() {
+            let n = open(&mut qb);
+            qb.push(EVENT_INSERT);
+            qb.push_values(chunk, |mut b, p| {
+                let r = &p.row;
+                b.push_bind(r.account_id)
+                    .push_bind(r.sequence)
+                    .push_bind(r.id)
+                    .push_bind(&r.event_type)
+                    .push_bind(r.schema_version)
+                    .push_bind(&r.subject_kind)
+                    .push_bind(r.subject_id)
+                    .push_bind(r.scope.project)
+                    .push_bind(r.scope.board)
+                    .push_bind(r.scope.card)
+                    .push_bind(r.actor_id)
+                    .push_bind(&r.actor_name)
+                    .push_bind(sqlx::types::Json(&r.data))
+                    .push_bind(sqlx::types::Json(&r.metadata))
+                    .push_bind(r.batch_id)
+                    .push_bind(r.snapshot.as_ref().map(sqlx::types::Json))
+                    .push_bind(r.created_at)
+                    .push_bind(&r.prev_hash)
+                    .push_bind(&p.hash);
+            });
+            close(&mut qb, n);
+        }
         if !activities.is_empty() {
-            open(&mut $qb);
-            $qb.push(ACTIVITY_INSERT);
-            $qb.push_values(activities, |mut b, r| {
+            let n = open(&mut qb);
+            qb.push(ACTIVITY_INSERT);
+            qb.push_values(activities, |mut b, r| {
                 b.push_bind(r.account_id)
                     .push_bind(r.sequence)
                     .push_bind(r.id)
@@ -506,12 +516,12 @@ macro_rules! flush_statement {
                     .push_bind(r.batch_id)
                     .push_bind(r.created_at);
             });
-            close(&mut $qb, 2, parts);
+            close(&mut qb, n);
         }
         if !jobs.is_empty() {
-            open(&mut $qb);
-            $qb.push(JOB_INSERT);
-            $qb.push_values(jobs, |mut b, j| {
+            let n = open(&mut qb);
+            qb.push(JOB_INSERT);
+            qb.push_values(jobs, |mut b, j| {
                 b.push_bind(j.id)
                     .push_bind(&j.kind)
                     .push_bind(sqlx::types::Json(&j.payload))
@@ -521,19 +531,56 @@ macro_rules! flush_statement {
                     .push_bind(None::<String>)
                     .push_bind(j.created_at);
             });
+            close(&mut qb, n);
         }
-        $qb
+        for head in heads {
+            let n = open(&mut qb);
+            qb.push("UPDATE event_chains SET last_sequence = ")
+                .push_bind(head.sequence)
+                .push(", last_hash = ")
+                .push_bind(&head.hash)
+                .push(" WHERE account_id = ")
+                .push_bind(head.account);
+            close(&mut qb, n);
+        }
+        if notify {
+            open(&mut qb);
+            qb.push("SELECT ");
+            let mut calls = qb.separated(", ");
+            for head in heads {
+                calls.push("pg_notify('chronicle_events', ");
+                calls.push_bind_unseparated(format!("{}:{}", head.account.0, head.sequence));
+                calls.push_unseparated(")");
+            }
+            if finale.is_some_and(|f| f.notify_jobs) {
+                calls.push("pg_notify('chronicle_jobs', '')");
+            }
+        }
+        qb
     }};
 }
 
 /// Writes what `record()` buffered in `tx` (see [`Pending`]).
 pub(crate) async fn flush_pending(tx: &mut Tx) -> Result<()> {
-    if tx.pending.events.is_empty() {
+    write_pending(tx, None).await
+}
+
+/// The last write before COMMIT: buffered rows, chain heads and (PostgreSQL) the
+/// notifications, in as few statements as the bind limit allows — one, usually.
+pub(crate) async fn flush_final(tx: &mut Tx, finale: &Finale<'_>) -> Result<()> {
+    if tx.pending.events.is_empty() && finale.heads.is_empty() && !finale.notify_jobs {
+        return Ok(());
+    }
+    write_pending(tx, Some(finale)).await
+}
+
+async fn write_pending(tx: &mut Tx, finale: Option<&Finale<'_>>) -> Result<()> {
+    if tx.pending.events.is_empty() && finale.is_none() {
         return Ok(());
     }
     let pending = std::mem::take(&mut tx.pending.events);
     let mut start = 0;
-    while start < pending.len() {
+    loop {
         let mut end = start;
         let mut binds = 0;
         while end < pending.len() && (end == start || binds + pending[end].binds() <= MAX_BINDS) {
@@ -541,17 +588,26 @@ pub(crate) async fn flush_pending(tx: &mut Tx) -> Result<()> {
             end += 1;
         }
         let chunk = &pending[start..end];
+        // Only the last statement carries the finale.
+        let last = end >= pending.len();
+        let finale = if last { finale } else { None };
+        if chunk.is_empty() && finale.is_none() {
+            break;
+        }
         match &mut tx.inner {
             TxInner::Sqlite(t) => {
-                let mut qb = flush_statement!(qb, chunk, false);
+                let mut qb = flush_statement!(chunk, finale, false);
                 qb.build().execute(&mut **t).await?;
             }
             TxInner::Postgres(t) => {
-                let mut qb = flush_statement!(qb, chunk, true);
+                let mut qb = flush_statement!(chunk, finale, true);
                 qb.build().execute(&mut **t).await?;
             }
         }
         start = end;
+        if last {
+            break;
+        }
     }
     Ok(())
 }

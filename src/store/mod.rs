@@ -342,24 +342,22 @@ pub struct Tx {
 
 impl Tx {
     pub async fn commit(mut self) -> Result<()> {
-        crate::events::record::flush_pending(&mut self).await?;
-        let appended = crate::events::record::flush_heads(&mut self).await?;
-        if self.enqueued_jobs && self.engine() == Engine::Postgres {
+        // Rows, chain heads and notifications go in one statement before COMMIT.
+        let heads = crate::events::record::dirty_heads(&self);
+        let finale = crate::events::record::Finale {
+            heads: &heads,
             // Delivered by PostgreSQL at commit, to every node's LISTENing worker.
-            on_tx!(self, |c| sqlx::query(
-                "SELECT pg_notify('chronicle_jobs', '')"
-            )
-            .execute(c)
-            .await?
-            .rows_affected());
-        }
+            notify_jobs: self.enqueued_jobs && self.engine() == Engine::Postgres,
+        };
+        crate::events::record::flush_final(&mut self, &finale).await?;
+        self.heads.clear();
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
         }
-        for committed in appended {
+        for head in &heads {
             // No receiver is fine: nobody is listening.
-            let _ = self.store.shared.committed.send(committed);
+            let _ = self.store.shared.committed.send(head.committed());
         }
         if self.enqueued_jobs {
             self.store.shared.jobs_ready.notify_waiters();

@@ -7,6 +7,15 @@ use crate::api::accounts::{list_accounts, CreateAccount};
 #[component]
 pub fn HomePage() -> impl IntoView {
     let create = ServerAction::<CreateAccount>::new();
+    let name_input = NodeRef::<leptos::html::Input>::new();
+    // A created team clears the field for the next one.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            if let Some(input) = name_input.get() {
+                input.set_value("");
+            }
+        }
+    });
     // Refetched whenever an account has been created.
     let accounts = Resource::new(move || create.version().get(), |_| list_accounts());
     let error = move || {
@@ -69,6 +78,7 @@ pub fn HomePage() -> impl IntoView {
             <ActionForm action=create attr:class="create-account">
                 <label for="account-name">"Team name"</label>
                 <input
+                    node_ref=name_input
                     id="account-name"
                     type="text"
                     name="name"
