@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 admin=${1:?admin PostgreSQL URL}
-jobs=${2:-200000}
+jobs=${2:-20000}
 [ -d node_modules/graphile-worker ] || npm install --silent --no-audit --no-fund >/dev/null
 db="chronicle_t_graphile_$$"
 psql -q "$admin" -c "CREATE DATABASE $db" >/dev/null
