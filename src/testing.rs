@@ -205,3 +205,41 @@ impl crate::inbox::Inbox for FailingInbox {
         self.max_attempts
     }
 }
+
+/// A card on a board and project of its own, as events remember it.
+pub fn card_ref(title: &str) -> crate::events::catalog::CardRef {
+    crate::events::catalog::CardRef {
+        id: uuid::Uuid::now_v7(),
+        title: title.to_owned(),
+        board_id: uuid::Uuid::now_v7(),
+        project_id: uuid::Uuid::now_v7(),
+    }
+}
+
+/// `card` moved from "To do" to "Doing".
+pub fn card_moved(card: &crate::events::catalog::CardRef) -> crate::events::catalog::CardMoved {
+    use crate::events::catalog::{CardMoved, ColumnRef};
+    CardMoved {
+        card: card.clone(),
+        from_column: ColumnRef {
+            id: uuid::Uuid::now_v7(),
+            name: "To do".into(),
+        },
+        to_column: ColumnRef {
+            id: uuid::Uuid::now_v7(),
+            name: "Doing".into(),
+        },
+        position: 0,
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds; panics naming `what` after 10 s.
+pub async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    for _ in 0..1000 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}

@@ -4,7 +4,7 @@ use chronicle::accounts::AccountId;
 use chronicle::activity::{self, FeedQuery, FeedScope};
 use chronicle::events::catalog::*;
 use chronicle::events::{record, Actor, RecordOptions};
-use chronicle::testing::{account, member};
+use chronicle::testing::{account, card_moved, member};
 use chronicle::Store;
 use uuid::Uuid;
 
@@ -19,21 +19,6 @@ fn card_on(b: &Board, title: &str) -> CardRef {
         title: title.to_owned(),
         board_id: b.board,
         project_id: b.project,
-    }
-}
-
-fn moved(card: &CardRef) -> CardMoved {
-    CardMoved {
-        card: card.clone(),
-        from_column: ColumnRef {
-            id: Uuid::now_v7(),
-            name: "To do".into(),
-        },
-        to_column: ColumnRef {
-            id: Uuid::now_v7(),
-            name: "Doing".into(),
-        },
-        position: 0,
     }
 }
 
@@ -63,8 +48,8 @@ chronicle::engine_tests! {
         let app = Board { project: Uuid::now_v7(), board: Uuid::now_v7() };
         let login = card_on(&web, "Fix login");
         let logo = card_on(&app, "New logo");
-        rec(&store, acme.id, &ana, &moved(&login)).await;
-        rec(&store, acme.id, &bob, &moved(&logo)).await;
+        rec(&store, acme.id, &ana, &card_moved(&login)).await;
+        rec(&store, acme.id, &bob, &card_moved(&logo)).await;
         rec(&store, acme.id, &bob, &CommentAdded { comment_id: Uuid::now_v7(), card: login.clone(), body: "On it".into() }).await;
 
         let all = activity::feed(&store, acme.id, &FeedQuery::new(FeedScope::Account)).await.expect("feed");
@@ -102,7 +87,7 @@ chronicle::engine_tests! {
         let acme = account(&store, "Acme").await;
         let b = Board { project: Uuid::now_v7(), board: Uuid::now_v7() };
         for i in 0..25 {
-            rec(&store, acme.id, &member("Ana"), &moved(&card_on(&b, &format!("Card {i}")))).await;
+            rec(&store, acme.id, &member("Ana"), &card_moved(&card_on(&b, &format!("Card {i}")))).await;
         }
         let mut query = FeedQuery::new(FeedScope::Board(b.board));
         query.limit = 10;
@@ -125,7 +110,7 @@ chronicle::engine_tests! {
         let b = account(&store, "Beta").await;
         let theirs = Board { project: Uuid::now_v7(), board: Uuid::now_v7() };
         let secret = card_on(&theirs, "Beta's secret");
-        rec(&store, b.id, &member("Bea"), &moved(&secret)).await;
+        rec(&store, b.id, &member("Bea"), &card_moved(&secret)).await;
         for scope in [
             FeedScope::Account,
             FeedScope::Board(theirs.board),
@@ -142,7 +127,7 @@ chronicle::engine_tests! {
         let acme = account(&store, "Acme").await;
         let b = Board { project: Uuid::now_v7(), board: Uuid::now_v7() };
         for i in 0..7 {
-            rec(&store, acme.id, &member("Ana"), &moved(&card_on(&b, &format!("Card {i}")))).await;
+            rec(&store, acme.id, &member("Ana"), &card_moved(&card_on(&b, &format!("Card {i}")))).await;
         }
         let before = activity::feed(&store, acme.id, &FeedQuery::new(FeedScope::Account)).await.expect("feed");
         let mut calls = Vec::new();

@@ -7,35 +7,10 @@ use chronicle::accounts::AccountId;
 use chronicle::events::catalog::*;
 use chronicle::events::log;
 use chronicle::events::{record, Actor, FieldChange, RecordOptions, RecordOutcome, RequestContext};
-use chronicle::testing::{account, execute_raw, member};
+use chronicle::testing::{account, card_moved, card_ref, execute_raw, member};
 use chronicle::{Error, Store};
 use serde_json::json;
 use uuid::Uuid;
-
-fn card(title: &str) -> CardRef {
-    CardRef {
-        id: Uuid::now_v7(),
-        title: title.to_owned(),
-        board_id: Uuid::now_v7(),
-        project_id: Uuid::now_v7(),
-    }
-}
-
-fn column(name: &str) -> ColumnRef {
-    ColumnRef {
-        id: Uuid::now_v7(),
-        name: name.to_owned(),
-    }
-}
-
-fn moved(card: &CardRef) -> CardMoved {
-    CardMoved {
-        card: card.clone(),
-        from_column: column("To do"),
-        to_column: column("Doing"),
-        position: 0,
-    }
-}
 
 async fn record_one<E: chronicle::events::DomainEvent>(
     store: &Store,
@@ -54,9 +29,9 @@ chronicle::engine_tests! {
     async fn events_get_gap_free_sequences_and_a_valid_chain(store) {
         let acme = account(&store, "Acme").await;
         let bob = member("Bob");
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         for _ in 0..5 {
-            record_one(&store, acme.id, &bob, &moved(&c), RecordOptions::default()).await.expect("record");
+            record_one(&store, acme.id, &bob, &card_moved(&c), RecordOptions::default()).await.expect("record");
         }
         let events = log::read(&store, acme.id, 0, 100).await.expect("read");
         let seqs: Vec<i64> = events.iter().map(|e| e.row.sequence).collect();
@@ -71,8 +46,8 @@ chronicle::engine_tests! {
 
     async fn a_stored_event_reads_back_as_its_type_and_describes_itself(store) {
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
-        record_one(&store, acme.id, &member("Bob"), &moved(&c), RecordOptions::default()).await.expect("record");
+        let c = card_ref("Fix login");
+        record_one(&store, acme.id, &member("Bob"), &card_moved(&c), RecordOptions::default()).await.expect("record");
         let stored = log::get(&store, acme.id, 2).await.expect("get");
         let event = stored.event().expect("decode");
         let typed = event.downcast_ref::<CardMoved>().expect("a CardMoved");
@@ -114,7 +89,7 @@ chronicle::engine_tests! {
 
     async fn recording_for_an_unknown_account_is_not_found(store) {
         let mut tx = store.begin().await.expect("begin");
-        let err = record(&mut tx, AccountId::new(), &Actor::System, &moved(&card("x")), RecordOptions::default())
+        let err = record(&mut tx, AccountId::new(), &Actor::System, &card_moved(&card_ref("x")), RecordOptions::default())
             .await.expect_err("no such account");
         assert!(matches!(err, Error::NotFound("account")), "{err:?}");
     }
@@ -130,9 +105,9 @@ chronicle::engine_tests! {
 
     async fn verify_names_the_first_altered_row(store, db) {
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         for _ in 0..4 {
-            record_one(&store, acme.id, &member("Bob"), &moved(&c), RecordOptions::default()).await.expect("record");
+            record_one(&store, acme.id, &member("Bob"), &card_moved(&c), RecordOptions::default()).await.expect("record");
         }
         let disable = if store.engine() == chronicle::Engine::Postgres {
             "ALTER TABLE events DISABLE TRIGGER events_reject_change"
@@ -150,9 +125,9 @@ chronicle::engine_tests! {
 
     async fn verify_notices_a_missing_row(store, db) {
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         for _ in 0..3 {
-            record_one(&store, acme.id, &member("Bob"), &moved(&c), RecordOptions::default()).await.expect("record");
+            record_one(&store, acme.id, &member("Bob"), &card_moved(&c), RecordOptions::default()).await.expect("record");
         }
         let disable = if store.engine() == chronicle::Engine::Postgres {
             "ALTER TABLE events DISABLE TRIGGER events_reject_change"
@@ -167,7 +142,7 @@ chronicle::engine_tests! {
 
     async fn the_throttle_skips_a_repeat_on_the_same_subject_within_the_window(store) {
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         let edit = CardUpdated {
             card: c.clone(),
             changes: vec![FieldChange { field: "description".into(), old: json!("a"), new: json!("ab") }],
@@ -178,10 +153,10 @@ chronicle::engine_tests! {
         let second = record_one(&store, acme.id, &member("Ana"), &edit, throttled()).await.expect("second");
         assert_eq!(second, RecordOutcome::Throttled);
         // Another card, or another kind of event on the same card, is not throttled.
-        let other = CardUpdated { card: card("Other"), ..edit.clone() };
+        let other = CardUpdated { card: card_ref("Other"), ..edit.clone() };
         let third = record_one(&store, acme.id, &member("Ana"), &other, throttled()).await.expect("third");
         assert!(matches!(third, RecordOutcome::Recorded { .. }));
-        let fourth = record_one(&store, acme.id, &member("Ana"), &moved(&c), throttled()).await.expect("fourth");
+        let fourth = record_one(&store, acme.id, &member("Ana"), &card_moved(&c), throttled()).await.expect("fourth");
         assert!(matches!(fourth, RecordOutcome::Recorded { .. }));
         assert_eq!(log::count(&store, acme.id).await.expect("count"), 4);
     }
@@ -192,7 +167,7 @@ chronicle::engine_tests! {
         let correlation = Uuid::now_v7();
         let mut tx = store.begin().await.expect("begin");
         for title in ["One", "Two", "Three"] {
-            let c = card(title);
+            let c = card_ref(title);
             let options = RecordOptions {
                 batch_id: Some(batch),
                 correlation_id: Some(correlation),
@@ -247,9 +222,9 @@ chronicle::engine_tests! {
             let store = store.clone();
             writers.push(tokio::spawn(async move {
                 let actor = member(&format!("Writer {w}"));
-                let c = card(&format!("Card {w}"));
+                let c = card_ref(&format!("Card {w}"));
                 for _ in 0..EACH {
-                    record_one(&store, acme.id, &actor, &moved(&c), RecordOptions::default())
+                    record_one(&store, acme.id, &actor, &card_moved(&c), RecordOptions::default())
                         .await.expect("record");
                 }
             }));
@@ -268,9 +243,9 @@ chronicle::engine_tests! {
     async fn each_account_has_its_own_chain_and_sees_only_its_events(store) {
         let a = account(&store, "Alpha").await;
         let b = account(&store, "Beta").await;
-        let secret = card("Beta's secret");
-        record_one(&store, b.id, &member("Bea"), &moved(&secret), RecordOptions::default()).await.expect("b");
-        record_one(&store, a.id, &member("Al"), &moved(&card("Alpha's")), RecordOptions::default()).await.expect("a");
+        let secret = card_ref("Beta's secret");
+        record_one(&store, b.id, &member("Bea"), &card_moved(&secret), RecordOptions::default()).await.expect("b");
+        record_one(&store, a.id, &member("Al"), &card_moved(&card_ref("Alpha's")), RecordOptions::default()).await.expect("a");
         assert_eq!(log::count(&store, a.id).await.expect("count"), 2);
         assert!(log::read(&store, a.id, 0, 100).await.expect("read").iter().all(|e| e.row.account_id == a.id.0));
         assert!(log::for_subject(&store, a.id, secret.id).await.expect("subject").is_empty());
@@ -285,12 +260,12 @@ chronicle::engine_tests! {
 
     async fn a_thousand_events_in_one_transaction_are_all_written_in_order(store) {
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         let batch = Uuid::now_v7();
         let mut tx = store.begin().await.expect("begin");
         for _ in 0..1500 {
             let options = RecordOptions { batch_id: Some(batch), ..Default::default() };
-            record(&mut tx, acme.id, &member("Ana"), &moved(&c), options).await.expect("record");
+            record(&mut tx, acme.id, &member("Ana"), &card_moved(&c), options).await.expect("record");
         }
         tx.commit().await.expect("commit");
         assert_eq!(log::count(&store, acme.id).await.expect("count"), 1501);

@@ -6,34 +6,10 @@ use std::time::Duration;
 use chronicle::events::catalog::*;
 use chronicle::events::{record, RecordOptions};
 use chronicle::queue::{self, JobHandler, Worker, WorkerConfig};
-use chronicle::testing::{account, member, FailingInbox, RecordingInbox};
+use chronicle::testing::{account, card_moved, card_ref, member, FailingInbox, RecordingInbox};
 use chronicle::Store;
 use tokio::sync::watch;
 use uuid::Uuid;
-
-fn card(title: &str) -> CardRef {
-    CardRef {
-        id: Uuid::now_v7(),
-        title: title.to_owned(),
-        board_id: Uuid::now_v7(),
-        project_id: Uuid::now_v7(),
-    }
-}
-
-fn moved(card: &CardRef) -> CardMoved {
-    CardMoved {
-        card: card.clone(),
-        from_column: ColumnRef {
-            id: Uuid::now_v7(),
-            name: "To do".into(),
-        },
-        to_column: ColumnRef {
-            id: Uuid::now_v7(),
-            name: "Doing".into(),
-        },
-        position: 0,
-    }
-}
 
 fn config() -> WorkerConfig {
     WorkerConfig {
@@ -41,16 +17,6 @@ fn config() -> WorkerConfig {
         backoff_base: Duration::from_millis(5),
         ..WorkerConfig::default()
     }
-}
-
-async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
-    for _ in 0..1000 {
-        if cond().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 async fn thread_bodies(
@@ -69,15 +35,15 @@ async fn thread_bodies(
 chronicle::engine_tests! {
     async fn a_card_event_posts_a_system_message_in_the_cards_thread(store) {
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         let mut tx = store.begin().await.expect("begin");
-        record(&mut tx, acme.id, &member("Ana"), &moved(&c), RecordOptions::default()).await.expect("record");
+        record(&mut tx, acme.id, &member("Ana"), &card_moved(&c), RecordOptions::default()).await.expect("record");
         tx.commit().await.expect("commit");
         assert_eq!(queue::counts(&store).await.expect("counts").ready, 1, "one card_thread job");
 
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(Worker::new(store.clone(), config()).run(stopped));
-        eventually("the thread has the message", async || {
+        chronicle::testing::eventually("the thread has the message", async || {
             thread_bodies(&store, acme.id, c.id).await == ["Ana moved Fix login from To do to Doing"]
         }).await;
         stop.send(true).expect("stop");
@@ -86,9 +52,9 @@ chronicle::engine_tests! {
 
     async fn a_delivery_that_runs_twice_does_its_work_once(store) {
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         let mut tx = store.begin().await.expect("begin");
-        record(&mut tx, acme.id, &member("Ana"), &moved(&c), RecordOptions::default()).await.expect("record");
+        record(&mut tx, acme.id, &member("Ana"), &card_moved(&c), RecordOptions::default()).await.expect("record");
         tx.commit().await.expect("commit");
         // A worker runs the delivery and dies before completing the job …
         let jobs = queue::claim(&store, "dying", 10, Duration::from_millis(50)).await.expect("claim");
@@ -108,18 +74,18 @@ chronicle::engine_tests! {
         store.register_inbox(recording.clone());
         store.register_inbox(Arc::new(FailingInbox { max_attempts: 2 }));
         let acme = account(&store, "Acme").await;
-        let c = card("Fix login");
+        let c = card_ref("Fix login");
         for _ in 0..3 {
             let mut tx = store.begin().await.expect("begin");
-            record(&mut tx, acme.id, &member("Ana"), &moved(&c), RecordOptions::default()).await.expect("record");
+            record(&mut tx, acme.id, &member("Ana"), &card_moved(&c), RecordOptions::default()).await.expect("record");
             tx.commit().await.expect("commit");
         }
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(Worker::new(store.clone(), config()).run(stopped));
-        eventually("every failing delivery is dead", async || {
+        chronicle::testing::eventually("every failing delivery is dead", async || {
             queue::counts(&store).await.expect("counts").dead == 4
         }).await;
-        eventually("the other inboxes are done", async || {
+        chronicle::testing::eventually("the other inboxes are done", async || {
             queue::counts(&store).await.expect("counts").ready == 0
         }).await;
         stop.send(true).expect("stop");
@@ -139,7 +105,7 @@ chronicle::engine_tests! {
         let project = ProjectRef { id: Uuid::now_v7(), name: "Website".into() };
         record(&mut tx, acme.id, &member("Ana"), &ProjectCreated { project }, RecordOptions::default())
             .await.expect("record");
-        let comment = CommentAdded { comment_id: Uuid::now_v7(), card: card("x"), body: "hi".into() };
+        let comment = CommentAdded { comment_id: Uuid::now_v7(), card: card_ref("x"), body: "hi".into() };
         record(&mut tx, acme.id, &member("Ana"), &comment, RecordOptions::default()).await.expect("record");
         tx.commit().await.expect("commit");
         assert_eq!(queue::counts(&store).await.expect("counts").ready, 0);

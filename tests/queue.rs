@@ -67,17 +67,6 @@ async fn enqueue(store: &Store, job: NewJob) -> Option<uuid::Uuid> {
     id
 }
 
-/// Polls `cond` until true or 10 s pass.
-async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
-    for _ in 0..1000 {
-        if cond().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 fn start(
     worker: Worker,
 ) -> (
@@ -95,8 +84,8 @@ chronicle::engine_tests! {
         worker.register(handler.clone());
         let (stop, task) = start(worker);
         enqueue(&store, NewJob::new("test.count", json!({"n": 1}))).await;
-        eventually("the job ran", async || handler.runs() == 1).await;
-        eventually("the job is deleted", async || queue::counts(&store).await.expect("counts").ready == 0).await;
+        chronicle::testing::eventually("the job ran", async || handler.runs() == 1).await;
+        chronicle::testing::eventually("the job is deleted", async || queue::counts(&store).await.expect("counts").ready == 0).await;
         stop.send(true).expect("stop");
         task.await.expect("join").expect("worker");
         assert_eq!(handler.runs(), 1);
@@ -132,7 +121,7 @@ chronicle::engine_tests! {
         worker.register(handler.clone());
         let (stop, task) = start(worker);
         let id = enqueue(&store, NewJob { max_attempts: 3, ..NewJob::new("test.poison", json!(null)) }).await.expect("id");
-        eventually("the job is dead", async || queue::counts(&store).await.expect("counts").dead == 1).await;
+        chronicle::testing::eventually("the job is dead", async || queue::counts(&store).await.expect("counts").dead == 1).await;
         assert_eq!(handler.runs(), 3);
         let dead = queue::dead_jobs(&store, 10).await.expect("dead");
         assert_eq!(dead.len(), 1);
@@ -141,8 +130,8 @@ chronicle::engine_tests! {
         assert_eq!(dead[0].last_error.as_deref(), Some("failure 3"));
 
         queue::retry_dead(&store, id).await.expect("retry");
-        eventually("the retried job ran", async || handler.runs() == 4).await;
-        eventually("the job is gone", async || {
+        chronicle::testing::eventually("the retried job ran", async || handler.runs() == 4).await;
+        chronicle::testing::eventually("the job is gone", async || {
             let c = queue::counts(&store).await.expect("counts");
             c.ready == 0 && c.dead == 0
         }).await;
@@ -154,7 +143,7 @@ chronicle::engine_tests! {
     async fn a_job_with_no_handler_ends_dead_instead_of_looping(store) {
         let (stop, task) = start(Worker::new(store.clone(), fast_config("w1")));
         enqueue(&store, NewJob { max_attempts: 2, ..NewJob::new("test.nobody", json!(null)) }).await;
-        eventually("the job is dead", async || queue::counts(&store).await.expect("counts").dead == 1).await;
+        chronicle::testing::eventually("the job is dead", async || queue::counts(&store).await.expect("counts").dead == 1).await;
         let dead = queue::dead_jobs(&store, 1).await.expect("dead");
         assert!(dead[0].last_error.as_deref().unwrap_or("").contains("no handler"));
         stop.send(true).expect("stop");
@@ -169,7 +158,7 @@ chronicle::engine_tests! {
         b.recurring(handler.clone(), Duration::from_secs(3600)).await.expect("schedule b");
         let (stop_a, task_a) = start(a);
         let (stop_b, task_b) = start(b);
-        eventually("the sweep ran", async || handler.runs() >= 1).await;
+        chronicle::testing::eventually("the sweep ran", async || handler.runs() >= 1).await;
         // It ran once and scheduled exactly one next run, an hour away.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(handler.runs(), 1);
@@ -212,7 +201,7 @@ chronicle::engine_tests! {
             worker.register(handler.clone());
             running.push(start(worker));
         }
-        eventually("all jobs ran", async || queue::counts(&store).await.expect("counts").ready == 0).await;
+        chronicle::testing::eventually("all jobs ran", async || queue::counts(&store).await.expect("counts").ready == 0).await;
         for (stop, task) in running {
             stop.send(true).expect("stop");
             task.await.expect("join").expect("worker");
@@ -237,7 +226,7 @@ async fn postgres_wakes_another_nodes_worker_through_notify() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let t = std::time::Instant::now();
     enqueue(&node_a, NewJob::new("test.count", json!(null))).await;
-    eventually("node B ran the job", async || handler.runs() == 1).await;
+    chronicle::testing::eventually("node B ran the job", async || handler.runs() == 1).await;
     assert!(
         t.elapsed() < Duration::from_secs(10),
         "woken, not polled: {:?}",
