@@ -278,3 +278,54 @@ chronicle::engine_tests! {
         assert_eq!(chronicle::queue::counts(&store).await.expect("counts").ready, 1500);
     }
 }
+
+/// SQLite remembers each account's chain head in-process. If another process records
+/// into the same file, the stale head makes one transaction fail (primary key), never
+/// a fork of the chain; the next transaction reads the head afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_recovers_when_another_process_advanced_the_chain() {
+    let (store, db) = chronicle::testing::sqlite().await;
+    let acme = account(&store, "Acme").await;
+    let c = card_ref("Fix login");
+    let ana = member("Ana");
+    record_one(
+        &store,
+        acme.id,
+        &ana,
+        &card_moved(&c),
+        RecordOptions::default(),
+    )
+    .await
+    .expect("first");
+    // "Another process": a second store on the same file records an event.
+    let other = Store::open(&db.url).await.expect("second store");
+    record_one(
+        &other,
+        acme.id,
+        &ana,
+        &card_moved(&c),
+        RecordOptions::default(),
+    )
+    .await
+    .expect("other");
+    let stale = record_one(
+        &store,
+        acme.id,
+        &ana,
+        &card_moved(&c),
+        RecordOptions::default(),
+    )
+    .await;
+    assert!(stale.is_err(), "a stale head must not write: {stale:?}");
+    record_one(
+        &store,
+        acme.id,
+        &ana,
+        &card_moved(&c),
+        RecordOptions::default(),
+    )
+    .await
+    .expect("retry");
+    let v = log::verify(&store, acme.id).await.expect("verify");
+    assert_eq!((v.checked, v.first_broken), (4, None));
+}

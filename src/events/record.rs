@@ -218,10 +218,20 @@ fn metadata(options: &RecordOptions) -> Value {
 /// PostgreSQL: `SELECT … FOR UPDATE` on the account's `event_chains` row; concurrent
 /// recorders for the same account queue here until this transaction ends, so sequence
 /// numbers become visible in commit order. SQLite: the transaction already holds the
-/// database's single write lock (`BEGIN IMMEDIATE`).
+/// database's single write lock (`BEGIN IMMEDIATE`), and the head committed last by
+/// this process is remembered, which saves the read (see `Shared::sqlite_heads`).
 async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
     if let Some(head) = tx.heads.get(&account) {
         return Ok(head.clone());
+    }
+    if let Some((sequence, hash)) = tx.store().shared.cached_head(account) {
+        let head = ChainHead {
+            sequence,
+            hash,
+            dirty: false,
+        };
+        tx.heads.insert(account, head.clone());
+        return Ok(head);
     }
     let sql = match tx.engine() {
         Engine::Postgres => {
@@ -594,15 +604,20 @@ async fn write_pending(tx: &mut Tx, finale: Option<&Finale<'_>>) -> Result<()> {
         if chunk.is_empty() && finale.is_none() {
             break;
         }
-        match &mut tx.inner {
+        let written = match &mut tx.inner {
             TxInner::Sqlite(t) => {
                 let mut qb = flush_statement!(chunk, finale, false);
-                qb.build().execute(&mut **t).await?;
+                qb.build().execute(&mut **t).await.map(|_| ())
             }
             TxInner::Postgres(t) => {
                 let mut qb = flush_statement!(chunk, finale, true);
-                qb.build().execute(&mut **t).await?;
+                qb.build().execute(&mut **t).await.map(|_| ())
             }
+        };
+        if let Err(e) = written {
+            // A remembered head may be stale (see `Shared::sqlite_heads`): read it next time.
+            tx.store.shared.forget_heads(tx.heads.keys().copied());
+            return Err(e.into());
         }
         start = end;
         if last {

@@ -122,11 +122,45 @@ pub(crate) struct Shared {
     /// order, instead of racing for the file lock and sleeping in SQLite's busy
     /// handler (which backs off in steps of up to 100 ms).
     pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: each account's chain head as this process last committed it. Only this
+    /// process's writers (queued on `sqlite_writer`) change it, so it saves re-reading
+    /// the head at every recording. Should another process record into the same file,
+    /// a stale head collides with the `(account_id, sequence)` primary key, the
+    /// transaction fails, and the entry is dropped so the next one reads afresh.
+    sqlite_heads: std::sync::Mutex<HashMap<AccountId, (i64, Vec<u8>)>>,
+    is_sqlite: bool,
 }
 
 impl Shared {
-    fn new() -> Arc<Self> {
+    pub(crate) fn cached_head(&self, account: AccountId) -> Option<(i64, Vec<u8>)> {
+        if !self.is_sqlite {
+            return None;
+        }
+        let heads = self.sqlite_heads.lock().unwrap_or_else(|p| p.into_inner());
+        heads.get(&account).cloned()
+    }
+
+    fn remember_heads(&self, heads: &[crate::events::record::HeadUpdate]) {
+        if !self.is_sqlite {
+            return;
+        }
+        let mut cache = self.sqlite_heads.lock().unwrap_or_else(|p| p.into_inner());
+        for h in heads {
+            cache.insert(h.account, (h.sequence, h.hash.clone()));
+        }
+    }
+
+    pub(crate) fn forget_heads(&self, accounts: impl Iterator<Item = AccountId>) {
+        let mut cache = self.sqlite_heads.lock().unwrap_or_else(|p| p.into_inner());
+        for a in accounts {
+            cache.remove(&a);
+        }
+    }
+
+    fn new(is_sqlite: bool) -> Arc<Self> {
         Arc::new(Shared {
+            is_sqlite,
+            sqlite_heads: std::sync::Mutex::new(HashMap::new()),
             inboxes: RwLock::new(crate::inbox::builtin()),
             committed: broadcast::channel(1024).0,
             jobs_ready: Notify::new(),
@@ -158,7 +192,7 @@ impl Store {
                 .await?;
             return Ok(Store {
                 pool: Pool::Postgres(pool),
-                shared: Shared::new(),
+                shared: Shared::new(false),
             });
         }
         if url.starts_with("sqlite:") {
@@ -185,7 +219,7 @@ impl Store {
                 .await?;
             return Ok(Store {
                 pool: Pool::Sqlite(pool),
-                shared: Shared::new(),
+                shared: Shared::new(true),
             });
         }
         Err(Error::Config(format!(
@@ -349,12 +383,25 @@ impl Tx {
             // Delivered by PostgreSQL at commit, to every node's LISTENing worker.
             notify_jobs: self.enqueued_jobs && self.engine() == Engine::Postgres,
         };
-        crate::events::record::flush_final(&mut self, &finale).await?;
+        let touched: Vec<AccountId> = self.heads.keys().copied().collect();
+        let shared = self.store.shared.clone();
+        let written = crate::events::record::flush_final(&mut self, &finale).await;
         self.heads.clear();
-        match self.inner {
-            TxInner::Sqlite(t) => t.commit().await?,
-            TxInner::Postgres(t) => t.commit().await?,
+        let committed = match written {
+            Ok(()) => match self.inner {
+                TxInner::Sqlite(t) => t.commit().await,
+                TxInner::Postgres(t) => t.commit().await,
+            },
+            Err(e) => {
+                shared.forget_heads(touched.into_iter());
+                return Err(e);
+            }
+        };
+        if let Err(e) = committed {
+            shared.forget_heads(touched.into_iter());
+            return Err(e.into());
         }
+        shared.remember_heads(&heads);
         for head in &heads {
             // No receiver is fine: nobody is listening.
             let _ = self.store.shared.committed.send(head.committed());
