@@ -179,7 +179,8 @@ pub async fn record_any(
         data: event.to_data()?,
         metadata: metadata(&options),
         batch_id: options.batch_id,
-        snapshot: options.snapshot,
+        // A JSON null snapshot means none (the two would hash alike).
+        snapshot: options.snapshot.filter(|s| !s.is_null()),
         created_at: now,
         prev_hash: head.hash.clone(),
     };
@@ -332,62 +333,130 @@ impl EventRow {
     /// sorts object keys and renders time as Unix microseconds, so it is the same
     /// whichever engine stored the row and however it returned its JSON.
     pub fn chain_hash(&self) -> Vec<u8> {
-        let canonical = json!({
-            "account_id": self.account_id,
-            "sequence": self.sequence,
-            "id": self.id,
-            "type": self.event_type,
-            "version": self.schema_version,
-            "subject_kind": self.subject_kind,
-            "subject_id": self.subject_id,
-            "project_id": self.scope.project,
-            "board_id": self.scope.board,
-            "card_id": self.scope.card,
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "data": self.data,
-            "metadata": self.metadata,
-            "batch_id": self.batch_id,
-            "snapshot": self.snapshot,
-            "created_at": self.created_at.unix_timestamp_nanos() / 1000,
-        });
-        let mut bytes = Vec::with_capacity(512);
-        write_canonical(&canonical, &mut bytes);
-        let mut hasher = Sha256::new();
-        hasher.update(&self.prev_hash);
-        hasher.update(&bytes);
-        hasher.finalize().to_vec()
+        let mut h = HashWriter(Sha256::new());
+        h.0.update(&self.prev_hash);
+        // The top-level keys, written in sorted order; values streamed into the hash.
+        let created_at = (self.created_at.unix_timestamp_nanos() / 1000) as i64;
+        let fields: [(&str, &dyn Canonical); 17] = [
+            ("account_id", &self.account_id),
+            ("actor_id", &self.actor_id),
+            ("actor_name", &self.actor_name),
+            ("batch_id", &self.batch_id),
+            ("board_id", &self.scope.board),
+            ("card_id", &self.scope.card),
+            ("created_at", &created_at),
+            ("data", &self.data),
+            ("id", &self.id),
+            ("metadata", &self.metadata),
+            ("project_id", &self.scope.project),
+            ("sequence", &self.sequence),
+            ("snapshot", &self.snapshot),
+            ("subject_id", &self.subject_id),
+            ("subject_kind", &self.subject_kind),
+            ("type", &self.event_type),
+            ("version", &self.schema_version),
+        ];
+        h.put(b"{");
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                h.put(b",");
+            }
+            h.json(key);
+            h.put(b":");
+            value.write_canonical(&mut h);
+        }
+        h.put(b"}");
+        h.0.finalize().to_vec()
     }
 }
 
-/// JSON with object keys sorted at every level, whatever serde_json's map order is.
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
-                out.push(b':');
-                write_canonical(v, out);
+/// Feeds bytes straight into SHA-256, so hashing allocates no buffer.
+struct HashWriter(Sha256);
+
+impl HashWriter {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn json<T: Serialize + ?Sized>(&mut self, value: &T) {
+        // Serializing plain values into a hasher cannot fail.
+        let _ = serde_json::to_writer(&mut *self, value);
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A value in its canonical JSON form: objects with sorted keys at every level.
+trait Canonical {
+    fn write_canonical(&self, h: &mut HashWriter);
+}
+
+macro_rules! canonical_as_json {
+    ($($t:ty),*) => {$(
+        impl Canonical for $t {
+            fn write_canonical(&self, h: &mut HashWriter) {
+                h.json(self);
             }
-            out.push(b'}');
         }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+    )*};
+}
+canonical_as_json!(Uuid, Option<Uuid>, String, i64, i32);
+
+impl Canonical for Option<Value> {
+    fn write_canonical(&self, h: &mut HashWriter) {
+        match self {
+            Some(v) => v.write_canonical(h),
+            None => h.put(b"null"),
+        }
+    }
+}
+
+impl Canonical for Value {
+    fn write_canonical(&self, h: &mut HashWriter) {
+        match self {
+            Value::Object(map) => {
+                h.put(b"{");
+                let write = |i: usize, k: &String, v: &Value, h: &mut HashWriter| {
+                    if i > 0 {
+                        h.put(b",");
+                    }
+                    h.json(k);
+                    h.put(b":");
+                    v.write_canonical(h);
+                };
+                if map.keys().is_sorted() {
+                    for (i, (k, v)) in map.iter().enumerate() {
+                        write(i, k, v, h);
+                    }
+                } else {
+                    let mut entries: Vec<_> = map.iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
+                    for (i, (k, v)) in entries.into_iter().enumerate() {
+                        write(i, k, v, h);
+                    }
                 }
-                write_canonical(v, out);
+                h.put(b"}");
             }
-            out.push(b']');
+            Value::Array(items) => {
+                h.put(b"[");
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        h.put(b",");
+                    }
+                    v.write_canonical(h);
+                }
+                h.put(b"]");
+            }
+            scalar => h.json(scalar),
         }
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
     }
 }
 
@@ -649,14 +718,69 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
-        let mut out = Vec::new();
-        write_canonical(
-            &json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}}),
-            &mut out,
-        );
-        assert_eq!(
-            String::from_utf8(out).expect("utf8"),
-            r#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#
-        );
+        let hash_of = |v: &Value| {
+            let mut h = HashWriter(Sha256::new());
+            v.write_canonical(&mut h);
+            h.0.finalize().to_vec()
+        };
+        let mut expected = Sha256::new();
+        expected.update(br#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#);
+        let value = json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}});
+        assert_eq!(hash_of(&value), expected.finalize().to_vec());
+    }
+
+    #[test]
+    fn the_chain_hash_covers_every_column() {
+        let row = EventRow {
+            account_id: Uuid::nil(),
+            sequence: 1,
+            id: Uuid::nil(),
+            event_type: "card.moved".into(),
+            schema_version: 1,
+            subject_kind: "card".into(),
+            subject_id: Uuid::nil(),
+            scope: Scope::default(),
+            actor_id: None,
+            actor_name: "Ana".into(),
+            data: json!({"a": 1}),
+            metadata: json!({}),
+            batch_id: None,
+            snapshot: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            prev_hash: GENESIS_HASH.to_vec(),
+        };
+        let base = row.chain_hash();
+        let changed = [
+            EventRow {
+                sequence: 2,
+                ..row.clone()
+            },
+            EventRow {
+                actor_name: "Bob".into(),
+                ..row.clone()
+            },
+            EventRow {
+                data: json!({"a": 2}),
+                ..row.clone()
+            },
+            EventRow {
+                snapshot: Some(json!({"title": "x"})),
+                ..row.clone()
+            },
+            EventRow {
+                scope: Scope {
+                    card: Some(Uuid::max()),
+                    ..Scope::default()
+                },
+                ..row.clone()
+            },
+            EventRow {
+                prev_hash: vec![1; 32],
+                ..row.clone()
+            },
+        ];
+        for other in changed {
+            assert_ne!(other.chain_hash(), base, "{other:?}");
+        }
     }
 }
