@@ -41,12 +41,4 @@ impl Error {
             message: message.into(),
         }
     }
-
-    /// True for errors caused by the caller's input rather than by the system.
-    pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            Error::Invalid { .. } | Error::NotFound(_) | Error::Conflict(_)
-        )
-    }
 }

@@ -116,6 +116,17 @@ pub async fn execute_raw(db: &TestDb, sql: &str) -> Result<u64, sqlx::Error> {
     }
 }
 
+/// Lifts the triggers that keep the log append-only, on either engine, so a test can
+/// tamper with it the way an attacker with database access could.
+pub async fn allow_log_tampering(db: &TestDb) {
+    let sql = if db.url.starts_with("postgres") {
+        "ALTER TABLE events DISABLE TRIGGER events_reject_change"
+    } else {
+        "DROP TRIGGER events_reject_update; DROP TRIGGER events_reject_delete"
+    };
+    execute_raw(db, sql).await.expect("lift the log's triggers");
+}
+
 /// A new account named `name`, created by the system actor.
 pub async fn account(store: &Store, name: &str) -> crate::accounts::Account {
     let name = crate::accounts::AccountName::parse(name).expect("valid account name");

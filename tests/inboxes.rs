@@ -46,6 +46,9 @@ chronicle::engine_tests! {
         chronicle::testing::eventually("the thread has the message", async || {
             thread_bodies(&store, acme.id, c.id).await == ["Ana moved Fix login from To do to Doing"]
         }).await;
+        // Another account asking for the same card's thread gets nothing.
+        let other = account(&store, "Other").await;
+        assert!(thread_bodies(&store, other.id, c.id).await.is_empty());
         stop.send(true).expect("stop");
         task.await.expect("join").expect("worker");
     }

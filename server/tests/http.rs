@@ -22,7 +22,11 @@ async fn spawn_app(store: Store) -> TestServer {
     }));
     TestServer {
         base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        // A stuck request fails the test (naming it) instead of hanging the run.
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .expect("client"),
         _stop: stop,
     }
 }

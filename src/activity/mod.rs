@@ -8,33 +8,33 @@ use uuid::Uuid;
 
 use crate::accounts::AccountId;
 use crate::error::Result;
-use crate::events::record::EventRow;
+use crate::events::record::{EventRow, ACTIVITY_INSERT};
 use crate::events::{decode, Scope};
 use crate::store::{on_pool, on_tx, Store, Tx};
 
-/// Writes the activity row for a just-recorded event.
+/// Writes one activity row (rebuilding from the log; recording writes them in bulk
+/// with the same column list, see `events::record`).
 pub(crate) async fn project(tx: &mut Tx, row: &EventRow) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO activities (account_id, sequence, event_id, event_type, subject_kind, \
-         subject_id, project_id, board_id, card_id, creator_id, batch_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+    let sql = format!(
+        "{ACTIVITY_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (account_id, sequence) DO NOTHING"
-    )
-    .bind(row.account_id)
-    .bind(row.sequence)
-    .bind(row.id)
-    .bind(&row.event_type)
-    .bind(&row.subject_kind)
-    .bind(row.subject_id)
-    .bind(row.scope.project)
-    .bind(row.scope.board)
-    .bind(row.scope.card)
-    .bind(row.actor_id)
-    .bind(row.batch_id)
-    .bind(row.created_at)
-    .execute(c)
-    .await?
-    .rows_affected());
+    );
+    on_tx!(tx, |c| sqlx::query(&sql)
+        .bind(row.account_id)
+        .bind(row.sequence)
+        .bind(row.id)
+        .bind(&row.event_type)
+        .bind(&row.subject_kind)
+        .bind(row.subject_id)
+        .bind(row.scope.project)
+        .bind(row.scope.board)
+        .bind(row.scope.card)
+        .bind(row.actor_id)
+        .bind(row.batch_id)
+        .bind(row.created_at)
+        .execute(c)
+        .await?
+        .rows_affected());
     Ok(())
 }
 

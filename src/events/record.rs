@@ -496,7 +496,7 @@ const MAX_BINDS: usize = 30_000;
 const EVENT_INSERT: &str = "INSERT INTO events (account_id, sequence, id, event_type, \
     schema_version, subject_kind, subject_id, project_id, board_id, card_id, actor_id, \
     actor_name, data, metadata, batch_id, snapshot, created_at, prev_hash, hash) ";
-const ACTIVITY_INSERT: &str = "INSERT INTO activities (account_id, sequence, event_id, \
+pub(crate) const ACTIVITY_INSERT: &str = "INSERT INTO activities (account_id, sequence, event_id, \
     event_type, subject_kind, subject_id, project_id, board_id, card_id, creator_id, \
     batch_id, created_at) ";
 const JOB_INSERT: &str = "INSERT INTO jobs (id, kind, payload, account_id, run_at, \

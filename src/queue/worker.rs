@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{claim, complete_many, enqueue, fail, release, Job, NewJob};
 use crate::error::Result;
-use crate::store::{Engine, Pool, Store};
+use crate::store::{Pool, Store};
 
 /// A boxed future, for handlers behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -264,7 +264,6 @@ impl Worker {
         let Pool::Postgres(pool) = &self.store.pool else {
             return None;
         };
-        debug_assert_eq!(self.store.engine(), Engine::Postgres);
         let pool = pool.clone();
         let store = self.store.clone();
         Some(tokio::spawn(async move {
