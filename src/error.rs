@@ -19,6 +19,19 @@ pub enum Error {
     #[error("{0} not found")]
     NotFound(&'static str),
 
+    /// Nobody is signed in, or the session has expired or was signed out.
+    #[error("please sign in")]
+    Unauthenticated,
+
+    /// The signed-in person may not do this (their role is too low); the message says
+    /// what they would need.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// Too many requests of this kind; the message says when to try again.
+    #[error("{0}")]
+    RateLimited(String),
+
     /// The change conflicts with existing data (a taken name, a stale version).
     #[error("{0}")]
     Conflict(String),

@@ -9,6 +9,7 @@ pub mod activity;
 pub mod bench;
 pub mod error;
 pub mod events;
+pub mod identity;
 pub mod inbox;
 pub mod queue;
 pub mod store;

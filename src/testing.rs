@@ -254,3 +254,102 @@ pub async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
     }
     panic!("timed out waiting until {what}");
 }
+
+/// Where test sign-in requests come from.
+pub fn origin(ip: &str) -> crate::identity::sign_in::RequestOrigin {
+    crate::identity::sign_in::RequestOrigin {
+        ip: Some(ip.parse().expect("an IP address")),
+        base_url: "http://chronicle.test".to_owned(),
+    }
+}
+
+/// The person with this address, signed up through the real link flow.
+pub async fn person(store: &Store, email: &str) -> crate::identity::User {
+    use crate::identity::{sign_in, Email};
+    let email = Email::parse(email).expect("valid e-mail");
+    let request = sign_in::request_sign_in(store, &email, &origin("192.0.2.1"))
+        .await
+        .expect("request sign-in");
+    sign_in::redeem_link(store, &request.token)
+        .await
+        .expect("redeem link")
+}
+
+/// A team named `name` owned by a new person at `owner_email`, as that owner.
+pub async fn team(store: &Store, name: &str, owner_email: &str) -> crate::accounts::Current {
+    let owner = person(store, owner_email).await;
+    let name = crate::accounts::AccountName::parse(name).expect("valid team name");
+    let account = crate::accounts::members::create_team(store, name, &owner)
+        .await
+        .expect("create team");
+    crate::accounts::members::membership(store, &account.slug, &owner)
+        .await
+        .expect("owner's membership")
+}
+
+/// `email` invited to `current`'s team as `role`, signed in and joined; as that member.
+pub async fn join(
+    store: &Store,
+    current: &crate::accounts::Current,
+    email: &str,
+    role: crate::accounts::Role,
+) -> crate::accounts::Current {
+    use crate::accounts::members;
+    let address = crate::identity::Email::parse(email).expect("valid e-mail");
+    let invitation = members::invite(store, current, &address, role, "http://chronicle.test")
+        .await
+        .expect("invite");
+    let user = person(store, email).await;
+    members::accept_invitation(store, &user, invitation.account_id, invitation.id)
+        .await
+        .expect("accept invitation");
+    members::membership(store, &current.account.slug, &user)
+        .await
+        .expect("new member's membership")
+}
+
+/// The first column of the first row of `sql`, run on a connection of its own.
+pub async fn query_i64(db: &TestDb, sql: &str) -> i64 {
+    use sqlx::Connection;
+    if db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect(sql)
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("connect");
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect(sql)
+    }
+}
+
+/// Runs `sql` (no filter of its own) in a transaction scoped to `account`, as tenant
+/// work runs, and returns the first column of its first row: how the row-level
+/// security test asks "what can this account see without a WHERE clause?".
+pub async fn scoped_i64(
+    store: &Store,
+    account: crate::accounts::AccountId,
+    sql: &str,
+) -> crate::Result<i64> {
+    let mut tx = store.begin_for(account).await?;
+    let n: i64 = crate::store::on_tx!(tx, |c| sqlx::query_scalar(sql).fetch_one(c).await?);
+    tx.rollback().await?;
+    Ok(n)
+}
+
+/// Runs a statement in a transaction scoped to `account` and commits it.
+pub async fn scoped_execute(
+    store: &Store,
+    account: crate::accounts::AccountId,
+    sql: &str,
+) -> crate::Result<u64> {
+    let mut tx = store.begin_for(account).await?;
+    let n = crate::store::on_tx!(tx, |c| sqlx::raw_sql(sql).execute(c).await?.rows_affected());
+    tx.commit().await?;
+    Ok(n)
+}

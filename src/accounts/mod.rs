@@ -1,7 +1,9 @@
 //! Accounts: the tenants. Everything else in Chronicle belongs to exactly one.
 
+pub mod members;
 mod name;
 
+pub use members::{Current, Role};
 pub use name::{AccountName, AccountSlug};
 
 use time::OffsetDateTime;

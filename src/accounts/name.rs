@@ -39,6 +39,29 @@ impl AccountName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSlug(String);
 
+/// First path segments the site itself uses; a team named like one gets `-team` added.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "admin",
+    "api",
+    "assets",
+    "dev",
+    "events",
+    "favicon-ico",
+    "healthz",
+    "invitations",
+    "me",
+    "new",
+    "pkg",
+    "public",
+    "settings",
+    "sign-in",
+    "sign-out",
+    "static",
+    "stream",
+    "track",
+    "welcome",
+];
+
 impl AccountSlug {
     pub fn from_name(name: &AccountName) -> Self {
         Self::from_str_lossy(name.as_str())
@@ -62,6 +85,9 @@ impl AccountSlug {
         }
         if slug.is_empty() {
             slug.push_str("team");
+        }
+        if RESERVED_SLUGS.contains(&slug.as_str()) {
+            slug.push_str("-team");
         }
         AccountSlug(slug)
     }
@@ -109,5 +135,7 @@ mod tests {
         );
         let name = AccountName::parse("日本チーム").expect("valid");
         assert_eq!(AccountSlug::from_name(&name).as_str(), "team");
+        let name = AccountName::parse("Sign in").expect("valid");
+        assert_eq!(AccountSlug::from_name(&name).as_str(), "sign-in-team");
     }
 }

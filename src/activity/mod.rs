@@ -10,7 +10,7 @@ use crate::accounts::AccountId;
 use crate::error::Result;
 use crate::events::record::{EventRow, ACTIVITY_INSERT};
 use crate::events::{decode, Scope};
-use crate::store::{on_pool, on_tx, Store, Tx};
+use crate::store::{on_account, on_tx, Store, Tx};
 
 /// Writes one activity row (rebuilding from the log; recording writes them in bulk
 /// with the same column list, see `events::record`).
@@ -126,7 +126,7 @@ pub async fn feed(
     query: &FeedQuery,
 ) -> Result<Vec<ActivityItem>> {
     let limit = query.limit.clamp(1, MAX_FEED_LIMIT) as i64;
-    let rows: Vec<FeedRow> = on_pool!(store, |p| {
+    let rows: Vec<FeedRow> = on_account!(store, account, |p| {
         let mut q = sqlx::QueryBuilder::new(
             "SELECT a.sequence, a.event_id, a.event_type, e.schema_version, e.actor_id, \
              e.actor_name, e.data, a.subject_kind, a.subject_id, a.project_id, a.board_id, \

@@ -8,7 +8,7 @@ use super::record::{EventRow, GENESIS_HASH};
 use super::{decode, AnyEvent, Scope};
 use crate::accounts::AccountId;
 use crate::error::Result;
-use crate::store::{on_pool, Store};
+use crate::store::{on_account, on_pool, Store};
 
 /// A stored event with its hash.
 #[derive(Debug, Clone)]
@@ -96,7 +96,7 @@ pub async fn read(
         "SELECT {COLUMNS} FROM events WHERE account_id = $1 AND sequence > $2 \
          ORDER BY sequence LIMIT $3"
     );
-    let rows: Vec<LogRow> = on_pool!(store, |p| sqlx::query_as(&sql)
+    let rows: Vec<LogRow> = on_account!(store, account, |p| sqlx::query_as(&sql)
         .bind(account)
         .bind(after)
         .bind(i64::from(limit))
@@ -108,7 +108,7 @@ pub async fn read(
 /// One event of `account` by sequence.
 pub async fn get(store: &Store, account: AccountId, sequence: i64) -> Result<StoredEvent> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE account_id = $1 AND sequence = $2");
-    let row: Option<LogRow> = on_pool!(store, |p| sqlx::query_as(&sql)
+    let row: Option<LogRow> = on_account!(store, account, |p| sqlx::query_as(&sql)
         .bind(account)
         .bind(sequence)
         .fetch_optional(p)
@@ -126,7 +126,7 @@ pub async fn for_subject(
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE account_id = $1 AND subject_id = $2 ORDER BY sequence"
     );
-    let rows: Vec<LogRow> = on_pool!(store, |p| sqlx::query_as(&sql)
+    let rows: Vec<LogRow> = on_account!(store, account, |p| sqlx::query_as(&sql)
         .bind(account)
         .bind(subject_id)
         .fetch_all(p)
@@ -136,7 +136,7 @@ pub async fn for_subject(
 
 /// How many events `account` has.
 pub async fn count(store: &Store, account: AccountId) -> Result<u64> {
-    let n: i64 = on_pool!(store, |p| sqlx::query_scalar(
+    let n: i64 = on_account!(store, account, |p| sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE account_id = $1"
     )
     .bind(account)

@@ -102,6 +102,7 @@ registry![
     MemberInvited,
     MemberJoined,
     MemberRemoved,
+    MemberRoleChanged,
     ProjectCreated,
     ProjectUpdated,
     ProjectArchived,

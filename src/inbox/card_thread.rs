@@ -76,7 +76,7 @@ pub async fn card_thread_messages(
     account: crate::accounts::AccountId,
     card: Uuid,
 ) -> Result<Vec<ThreadMessage>> {
-    let rows = crate::store::on_pool!(store, |p| sqlx::query_as::<_, ThreadMessage>(
+    let rows = crate::store::on_account!(store, account, |p| sqlx::query_as::<_, ThreadMessage>(
         "SELECT id, author_id, author_name, body, system, event_sequence, created_at \
          FROM comments WHERE account_id = $1 AND card_id = $2 AND deleted_at IS NULL \
          ORDER BY created_at, id"

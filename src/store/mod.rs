@@ -57,8 +57,45 @@ macro_rules! on_tx {
     }};
 }
 
+/// Runs `$body` with `$c` bound to a connection that can see only `$account`'s rows:
+/// the way every tenant read goes. On PostgreSQL the read runs in a short transaction as
+/// the `chronicle_tenant` role (see [`Store::begin_for`]), so row-level security hides
+/// other accounts' rows even if the query forgot its filter; on SQLite, on the pool.
+macro_rules! on_account {
+    ($store:expr, $account:expr, |$c:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($c) => $body,
+            $crate::store::Pool::Postgres(p) => {
+                let mut t = p
+                    .begin_with($crate::store::tenant_begin_sql($account))
+                    .await?;
+                let out = {
+                    let $c = &mut *t;
+                    $body
+                };
+                t.commit().await?;
+                out
+            }
+        }
+    };
+}
+
 #[allow(unused_imports)]
-pub(crate) use {on_pool, on_tx};
+pub(crate) use {on_account, on_pool, on_tx};
+
+/// The PostgreSQL role tenant work runs as; row-level security applies to it.
+pub const TENANT_ROLE: &str = "chronicle_tenant";
+
+/// `BEGIN` for one account's work on PostgreSQL: switch to the tenant role and set the
+/// account for this transaction only (both revert at COMMIT or ROLLBACK). Sent as one
+/// simple-protocol round trip. The id is a UUID, formatted by us: nothing to escape.
+pub(crate) fn tenant_begin_sql(account: AccountId) -> String {
+    format!(
+        "BEGIN; SELECT set_config('role', '{TENANT_ROLE}', true), \
+         set_config('chronicle.account_id', '{}', true)",
+        account.0
+    )
+}
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -294,11 +331,33 @@ impl Store {
     /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front, so two
     /// writers queue on the busy timeout instead of one failing when it upgrades a read
     /// lock. On PostgreSQL it is an ordinary `BEGIN` (READ COMMITTED).
+    ///
+    /// It may touch any account: use it for work that spans accounts on purpose
+    /// (sign-in, queue bookkeeping, maintenance). One account's work uses
+    /// [`Store::begin_for`].
     pub async fn begin(&self) -> Result<Tx> {
+        self.begin_scoped(None).await
+    }
+
+    /// Begins a read-write transaction that can see and write only `account`'s rows.
+    ///
+    /// On PostgreSQL it runs as the `chronicle_tenant` role with `chronicle.account_id`
+    /// set for the transaction, and row-level security on every tenant table refuses
+    /// anything else: a query that forgets its account filter finds nothing foreign, and
+    /// a write into another account fails. (SQLite has no row-level security: there the
+    /// account argument of every engine function is the one lock.)
+    pub async fn begin_for(&self, account: AccountId) -> Result<Tx> {
+        self.begin_scoped(Some(account)).await
+    }
+
+    async fn begin_scoped(&self, account: Option<AccountId>) -> Result<Tx> {
         let writer = self.writer().await;
-        let inner = match &self.pool {
-            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        let inner = match (&self.pool, account) {
+            (Pool::Sqlite(p), _) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            (Pool::Postgres(p), None) => TxInner::Postgres(p.begin().await?),
+            (Pool::Postgres(p), Some(a)) => {
+                TxInner::Postgres(p.begin_with(tenant_begin_sql(a)).await?)
+            }
         };
         Ok(Tx {
             inner,

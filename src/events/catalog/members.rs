@@ -68,3 +68,24 @@ impl DomainEvent for MemberRemoved {
         "user-minus"
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberRoleChanged {
+    pub member_id: Uuid,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl DomainEvent for MemberRoleChanged {
+    const TYPE: &'static str = "member.role_changed";
+    fn subject(&self) -> Subject {
+        Subject::new(SubjectKind::Member, self.member_id)
+    }
+    fn describe(&self, actor: &str) -> String {
+        format!("{actor} made {} {} (was {})", self.name, self.to, self.from)
+    }
+    fn icon(&self) -> &'static str {
+        "user-cog"
+    }
+}

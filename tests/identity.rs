@@ -1,0 +1,227 @@
+//! Passwordless sign-in and sessions, on both engines: links and codes work once and
+//! expire, wrong codes are limited, requests are rate-limited, only hashes are stored,
+//! and every mail is in the outbox with a delivery job beside it.
+
+use chronicle::identity::{mail, sessions, sign_in, Email, UserId, UserName};
+use chronicle::testing::{execute_raw, origin};
+use chronicle::Error;
+
+fn email(s: &str) -> Email {
+    Email::parse(s).expect("valid e-mail")
+}
+
+fn is_invalid(err: &Error, field: &str, fragment: &str) -> bool {
+    matches!(err, Error::Invalid { field: f, message } if *f == field && message.contains(fragment))
+}
+
+chronicle::engine_tests! {
+    async fn a_link_signs_in_once_and_creates_the_person(store) {
+        let request = sign_in::request_sign_in(&store, &email("Ana.Lima@Example.com"), &origin("192.0.2.1"))
+            .await.expect("request");
+        let user = sign_in::redeem_link(&store, &request.token).await.expect("redeem");
+        assert_eq!(user.email, "ana.lima@example.com");
+        assert_eq!(user.name, "Ana Lima");
+
+        let again = sign_in::redeem_link(&store, &request.token).await.expect_err("second use");
+        assert!(is_invalid(&again, "link", "already been used"), "{again:?}");
+
+        // Signing in again later finds the same person.
+        let second = sign_in::request_sign_in(&store, &email("ana.lima@example.com"), &origin("192.0.2.1"))
+            .await.expect("request");
+        let same = sign_in::redeem_code(&store, &email("ana.lima@example.com"), &second.code)
+            .await.expect("code");
+        assert_eq!(same.id, user.id);
+    }
+
+    async fn expired_links_and_codes_are_refused(store, db) {
+        let addr = email("bob@example.com");
+        let request = sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("request");
+        execute_raw(db, "UPDATE sign_in_tokens SET expires_at = 0").await.expect("age the request");
+        let err = sign_in::redeem_link(&store, &request.token).await.expect_err("expired");
+        assert!(is_invalid(&err, "link", "expired"), "{err:?}");
+        let err = sign_in::redeem_code(&store, &addr, &request.code).await.expect_err("expired");
+        assert!(is_invalid(&err, "code", "expired"), "{err:?}");
+        let users: i64 = count(db, "users").await;
+        assert_eq!(users, 0, "nobody was created");
+    }
+
+    async fn unknown_and_malformed_links_are_refused(store) {
+        for token in ["", "nope", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "' OR 1=1 --"] {
+            let err = sign_in::redeem_link(&store, token).await.expect_err("bad token");
+            assert!(is_invalid(&err, "link", "not valid"), "{token:?}: {err:?}");
+        }
+    }
+
+    async fn a_wrong_code_counts_and_five_spend_the_request(store) {
+        let addr = email("cleo@example.com");
+        let request = sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("request");
+        let wrong = if request.code == "000000" { "111111" } else { "000000" };
+        for left in (0..5).rev() {
+            let err = sign_in::redeem_code(&store, &addr, wrong).await.expect_err("wrong code");
+            assert!(is_invalid(&err, "code", "not right"), "{err:?}");
+            if left > 0 {
+                assert!(err.to_string().contains(&format!("{left} tries left")), "{err}");
+            }
+        }
+        // Now even the right code is refused: the request is spent.
+        let err = sign_in::redeem_code(&store, &addr, &request.code).await.expect_err("spent");
+        assert!(is_invalid(&err, "code", "too many wrong codes"), "{err:?}");
+        let err = sign_in::redeem_code(&store, &addr, "12ab56").await.expect_err("malformed");
+        assert!(is_invalid(&err, "code", "six digits"), "{err:?}");
+    }
+
+    async fn one_sign_in_spends_every_open_request_for_the_address(store) {
+        let addr = email("dev@example.com");
+        let first = sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("first");
+        let second = sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("second");
+        sign_in::redeem_link(&store, &second.token).await.expect("redeem second");
+        let err = sign_in::redeem_link(&store, &first.token).await.expect_err("first is spent");
+        assert!(is_invalid(&err, "link", "already been used"), "{err:?}");
+    }
+
+    async fn requests_are_rate_limited_per_address_and_per_network(store, db) {
+        let addr = email("eve@example.com");
+        for _ in 0..sign_in::MAX_REQUESTS_PER_EMAIL {
+            sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("within limit");
+        }
+        let err = sign_in::request_sign_in(&store, &addr, &origin("198.51.100.7")).await.expect_err("limited");
+        assert!(matches!(&err, Error::RateLimited(m) if m.contains("eve@example.com")), "{err:?}");
+
+        // Other addresses from one IP: limited at the per-IP count.
+        let from_one_ip = sign_in::MAX_REQUESTS_PER_IP - sign_in::MAX_REQUESTS_PER_EMAIL;
+        for n in 0..from_one_ip {
+            sign_in::request_sign_in(&store, &email(&format!("p{n}@example.com")), &origin("192.0.2.1"))
+                .await.expect("within the IP limit");
+        }
+        let err = sign_in::request_sign_in(&store, &email("fresh@example.com"), &origin("192.0.2.1"))
+            .await.expect_err("IP limited");
+        assert!(matches!(&err, Error::RateLimited(m) if m.contains("network")), "{err:?}");
+        // A different network is fine.
+        sign_in::request_sign_in(&store, &email("fresh@example.com"), &origin("203.0.113.9"))
+            .await.expect("other network");
+
+        // Once the window has passed, the address may ask again.
+        execute_raw(db, "UPDATE sign_in_tokens SET created_at = 0").await.expect("age requests");
+        sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("after the window");
+    }
+
+    async fn only_hashes_of_secrets_are_stored(store, db) {
+        let request = sign_in::request_sign_in(&store, &email("fay@example.com"), &origin("192.0.2.1"))
+            .await.expect("request");
+        let user = sign_in::redeem_link(&store, &request.token).await.expect("redeem");
+        let session = sessions::start(&store, user.id, Some("test")).await.expect("session");
+        let token_hex = hex(request.token.as_bytes());
+        let session_hex = hex(session.token.as_bytes());
+        for (table, column) in [("sign_in_tokens", "token_hash"), ("sessions", "token_hash")] {
+            let found = matches_raw(db, &format!(
+                "SELECT count(*) FROM {table} WHERE {column} = {} OR {column} = {}",
+                blob(db, &token_hex), blob(db, &session_hex)
+            )).await;
+            assert_eq!(found, 0, "{table} holds a plain secret");
+        }
+    }
+
+    async fn a_session_signs_in_until_it_ends_or_expires(store, db) {
+        let user = chronicle::testing::person(&store, "gus@example.com").await;
+        let a = sessions::start(&store, user.id, Some("Firefox")).await.expect("a");
+        let b = sessions::start(&store, user.id, Some("Chromium")).await.expect("b");
+        let signed_in = sessions::authenticate(&store, &a.token).await.expect("auth").expect("signed in");
+        assert_eq!(signed_in.user, user);
+
+        sessions::end(&store, a.id).await.expect("sign out");
+        assert!(sessions::authenticate(&store, &a.token).await.expect("auth").is_none());
+        assert!(sessions::authenticate(&store, &b.token).await.expect("auth").is_some());
+
+        let c = sessions::start(&store, user.id, None).await.expect("c");
+        assert_eq!(sessions::end_all(&store, user.id).await.expect("everywhere"), 2);
+        assert!(sessions::authenticate(&store, &b.token).await.expect("auth").is_none());
+        assert!(sessions::authenticate(&store, &c.token).await.expect("auth").is_none());
+
+        let d = sessions::start(&store, user.id, None).await.expect("d");
+        execute_raw(db, "UPDATE sessions SET expires_at = 0").await.expect("expire");
+        assert!(sessions::authenticate(&store, &d.token).await.expect("auth").is_none());
+        // Forged tokens never match.
+        assert!(sessions::authenticate(&store, "forged").await.expect("auth").is_none());
+        assert!(sessions::authenticate(&store, &"x".repeat(43)).await.expect("auth").is_none());
+    }
+
+    async fn the_sign_in_mail_is_in_the_outbox_and_delivered_by_a_job(store) {
+        let request = sign_in::request_sign_in(&store, &email("hal@example.com"), &origin("192.0.2.1"))
+            .await.expect("request");
+        let outbox = mail::recent(&store, 10).await.expect("outbox");
+        assert_eq!(outbox.len(), 1);
+        let message = &outbox[0];
+        assert_eq!(message.recipient, "hal@example.com");
+        assert!(message.body.contains(&format!("http://chronicle.test/sign-in/verify?token={}", request.token)));
+        assert!(message.body.contains(&request.code));
+        assert!(message.sent_at.is_none());
+
+        let transport = std::sync::Arc::new(Collecting::default());
+        let mut worker = chronicle::queue::Worker::new(store.clone(), Default::default());
+        worker.register(std::sync::Arc::new(mail::MailJobs::new(transport.clone())));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(worker.run(stopped));
+        chronicle::testing::eventually("the mail is delivered", async || {
+            mail::get(&store, message.id).await.expect("get").sent_at.is_some()
+        }).await;
+        stop.send(true).expect("stop");
+        running.await.expect("join").expect("worker");
+        assert_eq!(transport.sent(), vec![("hal@example.com".to_owned(), message.subject.clone())]);
+    }
+
+    async fn names_can_be_changed_and_are_checked(store) {
+        let user = chronicle::testing::person(&store, "ida@example.com").await;
+        let renamed = chronicle::identity::rename_user(&store, user.id, &UserName::parse("  Ida Q. ").expect("valid"))
+            .await.expect("rename");
+        assert_eq!(renamed.name, "Ida Q.");
+        assert!(UserName::parse("").is_err());
+        assert!(UserName::parse(&"n".repeat(81)).is_err());
+        let err = chronicle::identity::rename_user(&store, UserId(uuid::Uuid::now_v7()), &UserName::parse("X").expect("valid"))
+            .await.expect_err("nobody");
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    }
+}
+
+#[derive(Default)]
+struct Collecting(std::sync::Mutex<Vec<(String, String)>>);
+
+impl Collecting {
+    fn sent(&self) -> Vec<(String, String)> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+impl mail::Transport for Collecting {
+    fn deliver<'a>(
+        &'a self,
+        m: &'a mail::Mail,
+    ) -> chronicle::queue::worker_types::BoxFuture<'a, chronicle::Result<()>> {
+        Box::pin(async move {
+            self.0
+                .lock()
+                .expect("lock")
+                .push((m.recipient.clone(), m.subject.clone()));
+            Ok(())
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn blob(db: &chronicle::testing::TestDb, hex: &str) -> String {
+    if db.url.starts_with("postgres") {
+        format!("'\\x{hex}'::bytea")
+    } else {
+        format!("x'{hex}'")
+    }
+}
+
+async fn count(db: &chronicle::testing::TestDb, table: &str) -> i64 {
+    matches_raw(db, &format!("SELECT count(*) FROM {table}")).await
+}
+
+async fn matches_raw(db: &chronicle::testing::TestDb, sql: &str) -> i64 {
+    chronicle::testing::query_i64(db, sql).await
+}
