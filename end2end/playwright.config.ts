@@ -50,6 +50,8 @@ export default defineConfig({
     stderr: "pipe",
     env: {
       DATABASE_URL: db,
+      // Tests sign in through the development mailbox.
+      CHRONICLE_DEV_MAILBOX: "true",
       RUST_LOG: "info,sqlx=warn",
     },
   },

@@ -48,7 +48,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid {
             field,
             message: message.into(),

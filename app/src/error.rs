@@ -1,6 +1,6 @@
 //! The error type every server function returns, and its mapping from engine errors.
 //!
-//! A person sees `message`; the HTTP status says whose fault it was. Internal detail
+//! A person sees the message; the HTTP status says whose fault it was. Internal detail
 //! (SQL, driver messages) is logged on the server and never sent to the browser.
 
 use leptos::server_fn::codec::JsonEncoding;
@@ -16,16 +16,46 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// Nobody is signed in (or the session expired).
+    #[error("{message}")]
+    Unauthenticated { message: String },
+    /// Signed in, but not allowed (a role too low, a cross-site request).
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// Missing — or belonging to a team the person is not in, which looks the same.
+    #[error("{message}")]
+    NotFound { message: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("{message}")]
+    RateLimited { message: String },
     /// Something failed on our side; the detail is in the server log.
     #[error("something went wrong on our side; please try again")]
     Internal,
     /// The request never reached the function or its answer was unreadable.
-    #[error("could not reach the server: {0}")]
-    Transport(String),
+    #[error("could not reach the server: {message}")]
+    Transport { message: String },
+}
+
+impl AppError {
+    pub fn not_found(what: &str) -> Self {
+        AppError::NotFound {
+            message: format!("{what} not found"),
+        }
+    }
+
+    pub fn unauthenticated() -> Self {
+        AppError::Unauthenticated {
+            message: "please sign in".to_owned(),
+        }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
 }
 
 impl FromServerFnError for AppError {
@@ -39,7 +69,9 @@ impl FromServerFnError for AppError {
                 field: None,
                 message: format!("malformed request: {msg}"),
             },
-            other => AppError::Transport(other.to_string()),
+            other => AppError::Transport {
+                message: other.to_string(),
+            },
         }
     }
 }
@@ -55,22 +87,31 @@ mod ssr {
         pub fn status(&self) -> StatusCode {
             match self {
                 AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                AppError::NotFound(_) => StatusCode::NOT_FOUND,
-                AppError::Conflict(_) => StatusCode::CONFLICT,
-                AppError::Internal | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                AppError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+                AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+                AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+                AppError::Conflict { .. } => StatusCode::CONFLICT,
+                AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                AppError::Internal | AppError::Transport { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             }
         }
     }
 
     impl From<chronicle::Error> for AppError {
         fn from(err: chronicle::Error) -> Self {
+            use chronicle::Error as E;
             match err {
-                chronicle::Error::Invalid { field, message } => AppError::Invalid {
+                E::Invalid { field, message } => AppError::Invalid {
                     field: Some(field.to_owned()),
                     message,
                 },
-                chronicle::Error::NotFound(what) => AppError::NotFound(what.to_owned()),
-                chronicle::Error::Conflict(msg) => AppError::Conflict(msg),
+                E::NotFound(what) => AppError::not_found(what),
+                E::Unauthenticated => AppError::unauthenticated(),
+                E::Forbidden(message) => AppError::Forbidden { message },
+                E::Conflict(message) => AppError::Conflict { message },
+                E::RateLimited(message) => AppError::RateLimited { message },
                 other => {
                     tracing::error!(error = %other, "server function failed");
                     AppError::Internal

@@ -4,13 +4,14 @@
 //! (where they become HTTP calls). Nothing here talks SQL.
 
 pub mod api;
+pub mod components;
 pub mod error;
 pub mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -49,14 +50,33 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/chronicle.css" />
         <Title text="Chronicle" />
         <Router>
-            <header class="topbar">
-                <a class="brand" href="/">
-                    "Chronicle"
-                </a>
-            </header>
+            <components::TopBar />
             <main>
+                // Static paths first; team slugs never take their names (see
+                // chronicle::accounts::RESERVED_SLUGS). Pages whose answer can be an
+                // error render in Async mode, so their status is set before the body.
                 <Routes fallback=pages::NotFound>
-                    <Route path=StaticSegment("") view=pages::HomePage />
+                    <Route path=StaticSegment("") view=pages::HomePage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("sign-in") view=pages::SignInPage />
+                    <Route
+                        path=(StaticSegment("sign-in"), StaticSegment("check"))
+                        view=pages::CheckEmailPage
+                    />
+                    <Route
+                        path=(StaticSegment("sign-in"), StaticSegment("verify"))
+                        view=pages::VerifyPage
+                    />
+                    <Route
+                        path=(StaticSegment("dev"), StaticSegment("mailbox"))
+                        view=pages::MailboxPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=ParamSegment("account") view=pages::TeamPage ssr=SsrMode::Async />
+                    <Route
+                        path=(ParamSegment("account"), StaticSegment("members"))
+                        view=pages::MembersPage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>

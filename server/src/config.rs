@@ -30,6 +30,8 @@ pub enum Command {
         /// Address to listen on; defaults to LEPTOS_SITE_ADDR, then 127.0.0.1:3000.
         #[arg(long, env = "CHRONICLE_ADDR")]
         addr: Option<SocketAddr>,
+        #[command(flatten)]
+        site: SiteArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -50,6 +52,30 @@ pub enum Command {
         #[command(subcommand)]
         action: JobsAction,
     },
+}
+
+/// How the site presents itself and sends mail.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SiteArgs {
+    /// The address people reach the site at (links in e-mails, the one origin accepted
+    /// for changes); defaults to http://<listen address>.
+    #[arg(long, env = "CHRONICLE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Show outgoing mail at /dev/mailbox. For development and tests only: the page
+    /// shows everyone's sign-in links.
+    #[arg(long, env = "CHRONICLE_DEV_MAILBOX")]
+    pub dev_mailbox: bool,
+    /// Deliver mail over SMTP: smtp://user:pass@host:587?tls=required, smtps://…:465
+    /// or smtp://host:25. Without it, mail (sign-in links included) goes to the log.
+    #[arg(long, env = "CHRONICLE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of Chronicle's mail.
+    #[arg(
+        long,
+        env = "CHRONICLE_MAIL_FROM",
+        default_value = "Chronicle <chronicle@localhost>"
+    )]
+    pub mail_from: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,16 +3,20 @@
 //! port through [`serve`].
 
 pub mod config;
+pub mod csrf;
 mod health;
+pub mod mail;
 pub mod maintenance;
 mod server_fn_status;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 use chronicle::Store;
+use chronicle_app::api::SiteConfig;
 use chronicle_app::{shell, App};
 use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -23,6 +27,23 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: Store,
+    pub site: SiteConfig,
+}
+
+impl AppState {
+    /// State for a server at `leptos.site_addr` with default site settings: public URL
+    /// `http://<addr>`, no development mailbox.
+    pub fn new(leptos: LeptosOptions, store: Store) -> Self {
+        let site = SiteConfig {
+            public_url: format!("http://{}", leptos.site_addr),
+            dev_mailbox: false,
+        };
+        AppState {
+            leptos,
+            store,
+            site,
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -31,21 +52,28 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// The whole HTTP surface: health, server functions, pages and static files.
+/// The whole HTTP surface: health, server functions, pages and static files, behind
+/// the cross-site request check.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let store = state.store.clone();
+    let site = state.site.clone();
     let leptos = state.leptos.clone();
+    let origin = csrf::SiteOrigin::from_public_url(&state.site.public_url);
     Router::new()
         .route("/healthz", get(health::healthz))
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(store.clone()),
+            move || {
+                provide_context(store.clone());
+                provide_context(site.clone());
+            },
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(server_fn_status::set_status))
+        .layer(axum::middleware::from_fn_with_state(origin, csrf::check))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -56,7 +84,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

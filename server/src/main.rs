@@ -4,6 +4,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use chronicle::identity::mail::MailJobs;
 use chronicle::queue::{Worker, WorkerConfig};
 use chronicle::Store;
 use chronicle_server::config::{leptos_options, BenchKind, Cli, Command, JobsAction, Projection};
@@ -19,7 +20,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve { addr: None }) {
+    match cli.command.unwrap_or(Command::Serve {
+        addr: None,
+        site: Default::default(),
+    }) {
         Command::Migrate => {
             let store = Store::connect(&cli.database_url).await?;
             store.migrate().await?;
@@ -31,8 +35,10 @@ async fn main() -> anyhow::Result<()> {
             );
             store.close().await;
         }
-        Command::Serve { addr } => {
+        Command::Serve { addr, site } => {
             let leptos = leptos_options(addr)?;
+            let transport =
+                chronicle_server::mail::transport(site.smtp_url.as_deref(), &site.mail_from)?;
             let store = Store::open(&cli.database_url).await?;
             let status = store.status().await?;
             let listener = TcpListener::bind(leptos.site_addr).await?;
@@ -45,12 +51,19 @@ async fn main() -> anyhow::Result<()> {
             );
             // The queue worker runs beside the web server and stops with it.
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let worker =
-                tokio::spawn(Worker::new(store.clone(), WorkerConfig::default()).run(stopped));
-            let state = AppState {
-                leptos,
-                store: store.clone(),
-            };
+            let mut worker = Worker::new(store.clone(), WorkerConfig::default());
+            worker.register(std::sync::Arc::new(MailJobs::new(transport)));
+            let worker = tokio::spawn(worker.run(stopped));
+            let mut state = AppState::new(leptos, store.clone());
+            if let Some(url) = site.public_url {
+                state.site.public_url = url;
+            }
+            state.site.dev_mailbox = site.dev_mailbox;
+            if site.dev_mailbox {
+                tracing::warn!(
+                    "the development mailbox is on: /dev/mailbox shows every sign-in link"
+                );
+            }
             let served = serve(listener, state, async move {
                 shutdown_signal().await;
                 let _ = stop.send(true);

@@ -1,61 +1,16 @@
-//! The server over real HTTP on a random port: health, the start page's server-side
-//! HTML, and the server function behind its form.
+//! The server over real HTTP on a random port: health, pages rendered on the server,
+//! sign-in from request to cookie to sign-out, and the cross-site request check.
 
-use chronicle::Store;
-use chronicle_server::{config, serve, AppState};
-use tokio::net::TcpListener;
+mod support;
 
-/// A running server; stops when dropped.
-struct TestServer {
-    base: String,
-    client: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn spawn_app(store: Store) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let leptos = config::leptos_options(Some(addr)).expect("leptos options");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, AppState { leptos, store }, async {
-        let _ = stopped.await;
-    }));
-    TestServer {
-        base: format!("http://{addr}"),
-        // A stuck request fails the test (naming it) instead of hanging the run.
-        client: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(20))
-            .build()
-            .expect("client"),
-        _stop: stop,
-    }
-}
-
-impl TestServer {
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("GET")
-    }
-
-    async fn create_account(&self, name: &str) -> reqwest::Response {
-        self.client
-            .post(format!("{}/api/create_account", self.base))
-            .form(&[("name", name)])
-            .send()
-            .await
-            .expect("POST")
-    }
-}
+use support::{location, session_cookie, spawn_app, spawn_app_with};
 
 chronicle::engine_tests! {
     async fn health_reports_engine_migration_and_version(store) {
         let engine = store.engine().to_string();
         let latest = store.latest_migration();
         let app = spawn_app(store).await;
-        let res = app.get("/healthz").await;
+        let res = app.get("/healthz", &None).await;
         assert_eq!(res.status(), 200);
         let body: serde_json::Value = res.json().await.expect("json");
         assert_eq!(body["status"], "ok");
@@ -64,16 +19,78 @@ chronicle::engine_tests! {
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     }
 
-    async fn an_account_created_through_the_server_function_is_on_the_page(store) {
-        let app = spawn_app(store).await;
-        let res = app.create_account("Acme Design").await;
-        assert_eq!(res.status(), 200, "{:?}", res.text().await);
-        let created: serde_json::Value = res.json().await.expect("json");
-        assert_eq!(created["slug"], "acme-design");
+    async fn a_person_signs_in_creates_a_team_and_signs_out(store) {
+        let app = spawn_app(store.clone()).await;
+        let res = app.call("request_sign_in", &[("email", "Ana@Example.com")], &None).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(location(&res), Some("/sign-in/check?email=ana%40example.com"));
 
-        let html = app.get("/").await.text().await.expect("html");
-        assert!(html.contains("Acme Design"), "{html}");
+        let token = support::latest_link_token(&store, "ana@example.com").await;
+        let res = app.call("sign_in_with_link", &[("token", &token)], &None).await;
+        assert_eq!(location(&res), Some("/"));
+        let cookie = res.headers().get("set-cookie").expect("cookie").to_str().expect("ascii").to_owned();
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(!cookie.contains("Secure"), "plain http: no Secure flag ({cookie})");
+        let session = session_cookie(&res);
+        assert!(session.is_some());
+
+        let res = app.call("create_team", &[("name", "Acme Design")], &session).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(location(&res), Some("/acme-design"));
+
+        let html = app.get("/", &session).await.text().await.expect("html");
+        assert!(html.contains("Your teams"), "{html}");
         assert!(html.contains(r#"data-slug="acme-design""#), "{html}");
+        let res = app.get("/acme-design", &session).await;
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.expect("html").contains("Acme Design"));
+
+        // The link was spent.
+        let res = app.call("sign_in_with_link", &[("token", &token)], &None).await;
+        assert_eq!(res.status(), 422);
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert!(body["message"].as_str().unwrap_or_default().contains("already been used"), "{body}");
+
+        let res = app.call("sign_out", &[], &session).await;
+        assert_eq!(location(&res), Some("/sign-in"));
+        let cleared = res.headers().get("set-cookie").expect("cookie").to_str().expect("ascii").to_owned();
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        let res = app.call("my_teams", &[], &session).await;
+        assert_eq!(res.json::<serde_json::Value>().await.expect("json"), serde_json::json!([]));
+        let res = app.get("/acme-design", &session).await;
+        assert_eq!(res.status(), 401, "the old cookie signs nobody in");
+    }
+
+    async fn changes_from_another_site_are_refused_and_write_nothing(store) {
+        let app = spawn_app(store.clone()).await;
+        let session = app.sign_in("ana@example.com").await;
+        let cookie = format!("chronicle_session={}", session.clone().unwrap_or_default());
+        let url = format!("{}/api/create_team", app.base);
+        let attempts = [
+            vec![],
+            vec![("origin", "http://evil.example")],
+            vec![("sec-fetch-site", "cross-site")],
+            vec![("sec-fetch-site", "same-site"), ("origin", "http://evil.example")],
+        ];
+        for headers in attempts {
+            let mut req = app.client.post(&url).header("cookie", &cookie).form(&[("name", "Forged")]);
+            for (k, v) in &headers {
+                req = req.header(*k, *v);
+            }
+            let res = req.send().await.expect("POST");
+            assert_eq!(res.status(), 403, "{headers:?}");
+            let body: serde_json::Value = res.json().await.expect("json");
+            assert_eq!(body["kind"], "forbidden");
+            assert!(body["message"].as_str().unwrap_or_default().contains("cross-site"), "{body}");
+        }
+        let res = app.client.post(&url).header("cookie", &cookie)
+            .header("sec-fetch-site", "same-origin").form(&[("name", "Real")]).send().await.expect("POST");
+        assert_eq!(res.status(), 200);
+        let names: Vec<String> = chronicle::accounts::list_accounts(&store).await.expect("list")
+            .into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["Real"]);
     }
 }
 
@@ -81,43 +98,67 @@ chronicle::engine_tests! {
 async fn the_start_page_is_rendered_on_the_server_with_hydration_scripts() {
     let (store, _db) = chronicle::testing::sqlite().await;
     let app = spawn_app(store).await;
-    let res = app.get("/").await;
+    let res = app.get("/", &None).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.expect("html");
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(html.contains("<title>Chronicle</title>"), "{html}");
-    assert!(html.contains("No teams yet"), "{html}");
-    assert!(html.contains(r#"name="name""#), "the create form: {html}");
+    assert!(html.contains("Sign in or sign up"), "{html}");
     // The hydration script loads the WASM bundle by its cargo-leptos output name.
     assert!(html.contains("/pkg/chronicle.js"), "{html}");
 }
 
 #[tokio::test]
-async fn an_invalid_name_gets_a_clear_422_and_writes_nothing() {
+async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     let (store, _db) = chronicle::testing::sqlite().await;
     let app = spawn_app(store.clone()).await;
-    let res = app.create_account("   ").await;
+    let session = app.sign_in("ana@example.com").await;
+    let res = app.call("create_team", &[("name", "   ")], &session).await;
     assert_eq!(res.status(), 422);
     let body: serde_json::Value = res.json().await.expect("json error body");
     assert_eq!(body["kind"], "invalid");
     assert_eq!(body["field"], "name");
     assert_eq!(body["message"], "the account needs a name");
+    let res = app
+        .call("create_team", &[("name", &"x".repeat(81))], &session)
+        .await;
+    assert_eq!(res.status(), 422);
 
-    let res = app.create_account(&"x".repeat(81)).await;
+    for email in [
+        "",
+        "not-an-address",
+        "a@b",
+        &format!("{}@example.com", "x".repeat(260)),
+    ] {
+        let res = app
+            .call("request_sign_in", &[("email", email)], &None)
+            .await;
+        assert_eq!(res.status(), 422, "{email:?}");
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(body["field"], "email");
+    }
+    let res = app
+        .call(
+            "sign_in_with_code",
+            &[("email", "ana@example.com"), ("code", "12")],
+            &None,
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = app
+        .call("sign_in_with_link", &[("token", "forged")], &None)
+        .await;
     assert_eq!(res.status(), 422);
     assert!(chronicle::accounts::list_accounts(&store)
         .await
         .expect("list")
         .is_empty());
-}
 
-#[tokio::test]
-async fn a_malformed_server_function_call_is_a_4xx_not_a_500() {
-    let (store, _db) = chronicle::testing::sqlite().await;
-    let app = spawn_app(store).await;
+    // A malformed call is the caller's fault too.
     let res = app
         .client
-        .post(format!("{}/api/create_account", app.base))
+        .post(format!("{}/api/create_team", app.base))
+        .header("origin", &app.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .body("nonsense=%ZZ")
         .send()
@@ -127,10 +168,90 @@ async fn a_malformed_server_function_call_is_a_4xx_not_a_500() {
 }
 
 #[tokio::test]
+async fn forged_and_missing_sessions_are_signed_out() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let app = spawn_app(store).await;
+    for session in [None, Some("forged".to_owned()), Some("A".repeat(43))] {
+        let res = app.call("create_team", &[("name", "Acme")], &session).await;
+        assert_eq!(res.status(), 401, "{session:?}");
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(body["kind"], "unauthenticated");
+        assert_eq!(app.get("/acme", &session).await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn sign_in_requests_are_rate_limited_with_429() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let app = spawn_app(store).await;
+    for _ in 0..chronicle::identity::sign_in::MAX_REQUESTS_PER_EMAIL {
+        let res = app
+            .call("request_sign_in", &[("email", "bob@example.com")], &None)
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let res = app
+        .call("request_sign_in", &[("email", "bob@example.com")], &None)
+        .await;
+    assert_eq!(res.status(), 429);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too many"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_code_from_the_mail_signs_in_too() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let app = spawn_app(store.clone()).await;
+    app.call("request_sign_in", &[("email", "cy@example.com")], &None)
+        .await;
+    let mail = chronicle::identity::mail::recent(&store, 1)
+        .await
+        .expect("outbox");
+    let code = mail[0]
+        .subject
+        .rsplit(' ')
+        .next()
+        .expect("code in subject")
+        .to_owned();
+    let res = app
+        .call(
+            "sign_in_with_code",
+            &[("email", "cy@example.com"), ("code", &code)],
+            &None,
+        )
+        .await;
+    assert_eq!(location(&res), Some("/"));
+    assert!(session_cookie(&res).is_some());
+}
+
+#[tokio::test]
+async fn the_dev_mailbox_is_off_unless_enabled() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let off = spawn_app(store.clone()).await;
+    off.call("request_sign_in", &[("email", "dee@example.com")], &None)
+        .await;
+    assert_eq!(off.get("/dev/mailbox", &None).await.status(), 404);
+    assert_eq!(off.call("dev_mailbox", &[], &None).await.status(), 404);
+
+    let on = spawn_app_with(store, |s| s.site.dev_mailbox = true).await;
+    let res = on.get("/dev/mailbox", &None).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("dee@example.com"), "{html}");
+    assert!(html.contains("/sign-in/verify?token="), "{html}");
+}
+
+#[tokio::test]
 async fn an_unknown_page_is_a_404() {
     let (store, _db) = chronicle::testing::sqlite().await;
     let app = spawn_app(store).await;
-    let res = app.get("/no/such/page").await;
+    let res = app.get("/no/such/page", &None).await;
     assert_eq!(res.status(), 404);
     assert!(res.text().await.expect("html").contains("Page not found"));
 }

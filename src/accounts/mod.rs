@@ -4,7 +4,7 @@ pub mod members;
 mod name;
 
 pub use members::{Current, Role};
-pub use name::{AccountName, AccountSlug};
+pub use name::{AccountName, AccountSlug, RESERVED_SLUGS};
 
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -1,8 +1,16 @@
 //! Pages, one file each. A page renders on the server and hydrates in the browser.
 
 mod home;
+mod mailbox;
+mod members;
+mod sign_in;
+mod team;
 
 pub use home::HomePage;
+pub use mailbox::MailboxPage;
+pub use members::MembersPage;
+pub use sign_in::{CheckEmailPage, SignInPage, VerifyPage};
+pub use team::TeamPage;
 
 use leptos::prelude::*;
 

@@ -1,0 +1,37 @@
+import { expect, type Page } from "@playwright/test";
+
+/** Waits until the WebAssembly app has taken over the server-rendered page. */
+export async function hydrated(page: Page) {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+/** A fresh address per test run: the server's database lives for the whole run. */
+export function address(name: string) {
+  return `${name}.${Date.now()}${Math.floor(Math.random() * 1000)}@example.com`;
+}
+
+/** The newest mail to `email`, as the development mailbox shows it. */
+export async function newestMail(page: Page, email: string) {
+  await page.goto("/dev/mailbox");
+  const body = page.locator(`li[data-recipient="${email}"] .body`).first();
+  await expect(body).toBeVisible();
+  return (await body.textContent()) ?? "";
+}
+
+/** Signs in (or up) through the real flow: the form, the mailbox, the link, the button. */
+export async function signIn(page: Page, email: string) {
+  await page.goto("/sign-in");
+  await hydrated(page);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByRole("button", { name: "E-mail me a sign-in link" }).click();
+  await expect(page.getByTestId("check-email")).toContainText(email);
+
+  const mail = await newestMail(page, email);
+  const link = mail.match(/\/sign-in\/verify\?token=[A-Za-z0-9_-]+/);
+  expect(link, mail).not.toBeNull();
+  await page.goto(link![0]);
+  await hydrated(page);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId("me")).toBeVisible();
+}

@@ -1,0 +1,151 @@
+//! The isolation suite: a member of team Acme tries to read and change team Zeta's
+//! things by slug and by id, through every server function and every page route, and
+//! is always refused (404: Zeta's existence is not even confirmed). The suite fails if
+//! a server function or route exists that it does not list, so a new one cannot be
+//! added without deciding how it is isolated.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use chronicle::accounts::members::{self, Role};
+use chronicle::identity::{sessions, Email};
+use chronicle::testing::{join, team};
+use support::spawn_app;
+
+/// Server functions that act on no team or only on the caller's own things, and why.
+const PERSONAL: &[(&str, &str)] = &[
+    ("me", "the caller's own person"),
+    ("my_teams", "the caller's own memberships (checked below)"),
+    (
+        "my_invitations",
+        "addressed to the caller's e-mail (checked below)",
+    ),
+    (
+        "request_sign_in",
+        "before sign-in; mails only the given address",
+    ),
+    ("sign_in_with_code", "before sign-in"),
+    ("sign_in_with_link", "before sign-in"),
+    ("sign_out", "the caller's own sessions"),
+    ("rename_me", "the caller's own name"),
+    ("create_team", "a new team, owned by the caller"),
+    (
+        "dev_mailbox",
+        "development only; 404 unless enabled (checked below)",
+    ),
+];
+
+/// Page routes that show no team's data.
+const PUBLIC_ROUTES: &[&str] = &[
+    "/",
+    "/sign-in",
+    "/sign-in/check",
+    "/sign-in/verify",
+    "/dev/mailbox",
+];
+
+chronicle::engine_tests! {
+    async fn a_member_of_one_team_cannot_reach_another(store) {
+        let acme = team(&store, "Acme", "alice@example.com").await;
+        let zeta = team(&store, "Zeta", "zoe@example.com").await;
+        let zed = join(&store, &zeta, "zed@example.com", Role::Member).await;
+        let zeta_invite = members::invite(&store, &zeta, &Email::parse("later@example.com").expect("email"),
+            Role::Member, "http://x.test").await.expect("invite");
+        let zeta_events = chronicle::events::log::count(&store, zeta.account_id()).await.expect("count");
+        let app = spawn_app(store.clone()).await;
+        let alice = Some(sessions::start(&store, acme.user.id, None).await.expect("session").token);
+
+        let zeta_slug = zeta.account.slug.as_str();
+        let zed_id = zed.user.id.to_string();
+        let invite_id = zeta_invite.id.to_string();
+        let zeta_id = zeta.account_id().to_string();
+        // (server function, arguments aimed at Zeta, what must come back)
+        let cases: Vec<(&str, Vec<(&str, &str)>, u16)> = vec![
+            ("team", vec![("account", zeta_slug)], 404),
+            ("members", vec![("account", zeta_slug)], 404),
+            ("invite_member", vec![("account", zeta_slug), ("email", "x@example.com"), ("role", "member")], 404),
+            ("change_member_role", vec![("account", zeta_slug), ("user_id", &zed_id), ("role", "admin")], 404),
+            ("change_member_role", vec![("account", "acme"), ("user_id", &zed_id), ("role", "admin")], 404),
+            ("remove_member", vec![("account", zeta_slug), ("user_id", &zed_id)], 404),
+            ("remove_member", vec![("account", "acme"), ("user_id", &zed_id)], 404),
+            ("revoke_invitation", vec![("account", zeta_slug), ("invitation_id", &invite_id)], 404),
+            ("revoke_invitation", vec![("account", "acme"), ("invitation_id", &invite_id)], 404),
+            ("accept_invitation", vec![("account_id", &zeta_id), ("invitation_id", &invite_id)], 404),
+        ];
+        let mut covered: BTreeSet<String> = BTreeSet::new();
+        for (name, args, want) in &cases {
+            let res = app.call(name, args, &alice).await;
+            assert_eq!(res.status().as_u16(), *want, "{name} {args:?}");
+            let body: serde_json::Value = res.json().await.expect("json");
+            assert_eq!(body["kind"], "not_found", "{name}: {body}");
+            covered.insert(format!("/api/{name}"));
+        }
+
+        // The personal functions show Alice nothing of Zeta's.
+        let teams: serde_json::Value = app.call("my_teams", &[], &alice).await.json().await.expect("json");
+        assert_eq!(teams.as_array().map(Vec::len), Some(1), "{teams}");
+        assert_eq!(teams[0]["slug"], "acme");
+        let invites: serde_json::Value = app.call("my_invitations", &[], &alice).await.json().await.expect("json");
+        assert_eq!(invites, serde_json::json!([]));
+        assert_eq!(app.call("dev_mailbox", &[], &alice).await.status(), 404);
+        for (name, _) in PERSONAL {
+            covered.insert(format!("/api/{name}"));
+        }
+
+        // Every registered server function is covered, and nothing listed is stale.
+        let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, _)| path.to_owned())
+            .collect();
+        let missing: Vec<_> = registered.difference(&covered).collect();
+        assert!(missing.is_empty(), "server functions not in the isolation suite: {missing:?}");
+        let stale: Vec<_> = covered.difference(&registered).collect();
+        assert!(stale.is_empty(), "listed but not registered: {stale:?}");
+
+        // Pages: every route with a team in it refuses Zeta; every other route is public.
+        let routes = leptos_axum::generate_route_list(chronicle_app::App);
+        for route in routes.iter().map(|r| r.path().to_owned()) {
+            // axum 0.8 writes parameters as `{account}`.
+            let with = |slug: &str| route.replace("{account}", slug).replace(":account", slug);
+            if route.contains("account}") || route.contains(":account") {
+                let path = with(zeta_slug);
+                let res = app.get(&path, &alice).await;
+                assert_eq!(res.status(), 404, "{path}");
+                let html = res.text().await.expect("html");
+                assert!(!html.contains("zed@example.com") && !html.contains("Zeta"), "{path} leaks: {html}");
+                // …while Alice's own team answers.
+                let own = with("acme");
+                assert_eq!(app.get(&own, &alice).await.status(), 200, "{own}");
+            } else {
+                assert!(PUBLIC_ROUTES.contains(&route.as_str()), "route {route} is not in the isolation suite");
+            }
+        }
+
+        // And nothing of Zeta's changed.
+        assert_eq!(chronicle::events::log::count(&store, zeta.account_id()).await.expect("count"), zeta_events);
+        assert_eq!(members::list_members(&store, &zeta).await.expect("members").len(), 2);
+        assert_eq!(members::open_invitations(&store, &zeta).await.expect("open").len(), 1);
+    }
+
+    async fn roles_are_enforced_over_http(store) {
+        let acme = team(&store, "Acme", "alice@example.com").await;
+        let bob = join(&store, &acme, "bob@example.com", Role::Member).await;
+        let app = spawn_app(store.clone()).await;
+        let bob_session = Some(sessions::start(&store, bob.user.id, None).await.expect("session").token);
+        let alice_id = acme.user.id.to_string();
+        for (name, args) in [
+            ("invite_member", vec![("account", "acme"), ("email", "x@example.com"), ("role", "member")]),
+            ("change_member_role", vec![("account", "acme"), ("user_id", alice_id.as_str()), ("role", "member")]),
+            ("remove_member", vec![("account", "acme"), ("user_id", alice_id.as_str())]),
+        ] {
+            let res = app.call(name, &args, &bob_session).await;
+            assert_eq!(res.status(), 403, "{name}");
+            let body: serde_json::Value = res.json().await.expect("json");
+            assert!(body["message"].as_str().unwrap_or_default().contains("owners and admins"), "{body}");
+        }
+        // Members may look, not manage: the list is there, invitations are not.
+        let data: serde_json::Value = app.call("members", &[("account", "acme")], &bob_session).await.json().await.expect("json");
+        assert_eq!(data["members"].as_array().map(Vec::len), Some(2));
+        assert_eq!(data["invitations"], serde_json::json!([]));
+    }
+}
