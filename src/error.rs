@@ -32,6 +32,10 @@ pub enum Error {
     #[error("{0}")]
     RateLimited(String),
 
+    /// The database is too busy to take this write now; trying again later may work.
+    #[error("the database is busy; please try again")]
+    Busy,
+
     /// The change conflicts with existing data (a taken name, a stale version).
     #[error("{0}")]
     Conflict(String),

@@ -29,6 +29,9 @@ pub enum AppError {
     Conflict { message: String },
     #[error("{message}")]
     RateLimited { message: String },
+    /// The server is too busy right now; trying again may work.
+    #[error("{message}")]
+    Busy { message: String },
     /// Something failed on our side; the detail is in the server log.
     #[error("something went wrong on our side; please try again")]
     Internal,
@@ -92,6 +95,7 @@ mod ssr {
                 AppError::NotFound { .. } => StatusCode::NOT_FOUND,
                 AppError::Conflict { .. } => StatusCode::CONFLICT,
                 AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 AppError::Internal | AppError::Transport { .. } => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -112,6 +116,9 @@ mod ssr {
                 E::Forbidden(message) => AppError::Forbidden { message },
                 E::Conflict(message) => AppError::Conflict { message },
                 E::RateLimited(message) => AppError::RateLimited { message },
+                E::Busy => AppError::Busy {
+                    message: E::Busy.to_string(),
+                },
                 other => {
                     tracing::error!(error = %other, "server function failed");
                     AppError::Internal

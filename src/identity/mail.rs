@@ -131,6 +131,7 @@ impl JobHandler for MailJobs {
                 return Ok(());
             }
             self.transport.deliver(&mail).await?;
+            let _writer = store.writer().await?;
             on_pool!(store, |p| sqlx::query(
                 "UPDATE mail_outbox SET sent_at = $1 WHERE id = $2 AND sent_at IS NULL"
             )

@@ -48,7 +48,7 @@ pub async fn start(store: &Store, user: UserId, user_agent: Option<&str>) -> Res
         expires_at: now + lifetime,
     };
     let user_agent = user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     on_pool!(store, |p| sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, user_agent, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)"
@@ -95,7 +95,7 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<SignedIn>
 
 /// Signs out this browser.
 pub async fn end(store: &Store, session: Uuid) -> Result<()> {
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     on_pool!(store, |p| sqlx::query("DELETE FROM sessions WHERE id = $1")
         .bind(session)
         .execute(p)
@@ -106,7 +106,7 @@ pub async fn end(store: &Store, session: Uuid) -> Result<()> {
 
 /// Signs `user` out everywhere; returns how many sessions ended.
 pub async fn end_all(store: &Store, user: UserId) -> Result<u64> {
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     Ok(on_pool!(store, |p| sqlx::query(
         "DELETE FROM sessions WHERE user_id = $1"
     )

@@ -204,7 +204,7 @@ pub async fn claim(store: &Store, worker: &str, limit: u32, lease: Duration) -> 
          AND (locked_until IS NULL OR locked_until < $3) ORDER BY run_at LIMIT $4{lock}) \
          RETURNING {JOB_COLUMNS}"
     );
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     let jobs: Vec<Job> = on_pool!(store, |p| sqlx::query_as(&sql)
         .bind(until)
         .bind(worker)
@@ -218,7 +218,7 @@ pub async fn claim(store: &Store, worker: &str, limit: u32, lease: Duration) -> 
 /// Finishes a job `worker` holds: it is deleted. Returns false if the lease was lost
 /// (expired and taken by another worker), in which case nothing changes.
 pub async fn complete(store: &Store, job: &Job, worker: &str) -> Result<bool> {
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     let done = on_pool!(store, |p| sqlx::query(
         "DELETE FROM jobs WHERE id = $1 AND locked_by = $2"
     )
@@ -233,7 +233,7 @@ pub async fn complete(store: &Store, job: &Job, worker: &str) -> Result<bool> {
 /// Finishes several jobs `worker` holds in one statement; returns how many it still
 /// held (a job whose lease was lost is left alone).
 pub async fn complete_many(store: &Store, jobs: &[Job], worker: &str) -> Result<u64> {
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     let mut done = 0;
     for chunk in jobs.chunks(1000) {
         done += on_pool!(store, |p| {
@@ -262,7 +262,7 @@ pub async fn fail(
     let error: String = error.chars().take(2000).collect();
     let dead = job.attempts >= job.max_attempts;
     let run_at = now_micros().saturating_add(duration_micros(retry_in));
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     on_pool!(store, |p| sqlx::query(
         "UPDATE jobs SET state = $3, run_at = $4, locked_until = NULL, locked_by = NULL, \
          last_error = $5 WHERE id = $1 AND locked_by = $2"
@@ -283,7 +283,7 @@ pub async fn fail(
 
 /// Gives back the leases `worker` holds without counting the attempt (graceful stop).
 pub async fn release(store: &Store, job: &Job, worker: &str) -> Result<()> {
-    let _writer = store.writer().await;
+    let _writer = store.writer().await?;
     on_pool!(store, |p| sqlx::query(
         "UPDATE jobs SET locked_until = NULL, locked_by = NULL, attempts = attempts - 1 \
          WHERE id = $1 AND locked_by = $2"

@@ -83,6 +83,9 @@ macro_rules! on_account {
 #[allow(unused_imports)]
 pub(crate) use {on_account, on_pool, on_tx};
 
+/// Longest wait for this process's SQLite write turn.
+pub const WRITER_WAIT: Duration = Duration::from_secs(30);
+
 /// The PostgreSQL role tenant work runs as; row-level security applies to it.
 pub const TENANT_ROLE: &str = "chronicle_tenant";
 
@@ -351,7 +354,7 @@ impl Store {
     }
 
     async fn begin_scoped(&self, account: Option<AccountId>) -> Result<Tx> {
-        let writer = self.writer().await;
+        let writer = self.writer().await?;
         let inner = match (&self.pool, account) {
             (Pool::Sqlite(p), _) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             (Pool::Postgres(p), None) => TxInner::Postgres(p.begin().await?),
@@ -371,10 +374,22 @@ impl Store {
 
     /// On SQLite, waits for this process's turn to write (see `Shared::sqlite_writer`);
     /// hold the guard for the duration of a write outside a [`Tx`].
-    pub(crate) async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    ///
+    /// The wait is bounded: a writer stuck for [`WRITER_WAIT`] is a fault somewhere
+    /// else, and the caller gets a clear "busy" error instead of hanging with it.
+    pub(crate) async fn writer(&self) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
         match self.pool {
-            Pool::Sqlite(_) => Some(self.shared.sqlite_writer.clone().lock_owned().await),
-            Pool::Postgres(_) => None,
+            Pool::Sqlite(_) => {
+                let turn = self.shared.sqlite_writer.clone().lock_owned();
+                match tokio::time::timeout(WRITER_WAIT, turn).await {
+                    Ok(guard) => Ok(Some(guard)),
+                    Err(_) => {
+                        tracing::error!("waited {WRITER_WAIT:?} for the SQLite writer");
+                        Err(Error::Busy)
+                    }
+                }
+            }
+            Pool::Postgres(_) => Ok(None),
         }
     }
 
