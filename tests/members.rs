@@ -86,7 +86,7 @@ chronicle::engine_tests! {
         let cleo_invite = members::invite(&store, &alice, &email("cleo@example.com"), Role::Member, "http://x.test")
             .await.expect("invite cleo");
         members::revoke_invitation(&store, &alice, cleo_invite.id).await.expect("revoke");
-        execute_raw(db, &format!("UPDATE invitations SET expires_at = 0 WHERE email = 'bob@example.com'"))
+        execute_raw(db, "UPDATE invitations SET expires_at = 0 WHERE email = 'bob@example.com'")
             .await.expect("expire");
         let bob = person(&store, "bob@example.com").await;
         let cleo = person(&store, "cleo@example.com").await;
