@@ -7,13 +7,18 @@
 pub mod accounts;
 pub mod activity;
 pub mod bench;
+pub mod boards;
+pub mod cards;
+pub mod comments;
 pub mod error;
 pub mod events;
 pub mod identity;
 pub mod inbox;
+pub mod projects;
 pub mod queue;
 pub mod store;
 pub mod testing;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use store::{Engine, Store};

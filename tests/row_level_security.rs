@@ -35,6 +35,21 @@ async fn a_query_without_the_account_filter_returns_no_foreign_rows() {
         )
         .await
         .expect("invite");
+        let project = chronicle::projects::create_project(&store, current, "Website")
+            .await
+            .expect("project");
+        let board = chronicle::boards::create_board(&store, current, project.id, "Launch")
+            .await
+            .expect("board");
+        let todo = chronicle::boards::board_view(&store, current, board.id)
+            .await
+            .expect("view")
+            .columns[0]
+            .0
+            .id;
+        chronicle::cards::create_card(&store, current, todo, "Fix login")
+            .await
+            .expect("card");
         let mut tx = store.begin_for(current.account_id()).await.expect("begin");
         let card = card_ref("Fix login");
         record(

@@ -613,3 +613,15 @@ pub async fn accept_invitation(
     tx.commit().await?;
     Ok(team)
 }
+
+/// Whether `user` belongs to `account` (checked inside the caller's transaction).
+pub(crate) async fn is_member(tx: &mut Tx, account: AccountId, user: Uuid) -> Result<bool> {
+    let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT count(*) FROM members WHERE account_id = $1 AND user_id = $2"
+    )
+    .bind(account)
+    .bind(user)
+    .fetch_one(c)
+    .await?);
+    Ok(n > 0)
+}

@@ -353,6 +353,23 @@ impl Store {
         self.begin_scoped(Some(account)).await
     }
 
+    /// Begins a read-only view of one account's rows, consistent across statements
+    /// (a deferred transaction on SQLite: it takes no write turn).
+    pub async fn read_for(&self, account: AccountId) -> Result<Tx> {
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin_with(tenant_begin_sql(account)).await?),
+        };
+        Ok(Tx {
+            inner,
+            _writer: None,
+            store: self.clone(),
+            heads: HashMap::new(),
+            pending: Pending::default(),
+            enqueued_jobs: false,
+        })
+    }
+
     async fn begin_scoped(&self, account: Option<AccountId>) -> Result<Tx> {
         let writer = self.writer().await?;
         let inner = match (&self.pool, account) {

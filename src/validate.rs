@@ -1,0 +1,67 @@
+//! Checks shared by the domain's text inputs.
+
+use crate::error::{Error, Result};
+
+/// A required single-line name or title: trimmed, 1..=`max` characters, no control
+/// characters.
+pub fn single_line(field: &'static str, raw: &str, max: usize) -> Result<String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(
+            field,
+            format!("the {field} cannot be empty"),
+        ));
+    }
+    let n = s.chars().count();
+    if n > max {
+        return Err(Error::invalid(
+            field,
+            format!("at most {max} characters (this one has {n})"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!("the {field} cannot contain control characters"),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// Free text (a description, a comment): at most `max` characters; may be empty only
+/// when `required` is false.
+pub fn text(field: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {
+    let s = raw.trim_end();
+    if required && s.trim().is_empty() {
+        return Err(Error::invalid(
+            field,
+            format!("the {field} cannot be empty"),
+        ));
+    }
+    let n = s.chars().count();
+    if n > max {
+        return Err(Error::invalid(
+            field,
+            format!("at most {max} characters (this one has {n})"),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            single_line("title", "  Fix login ", 10).expect("ok"),
+            "Fix login"
+        );
+        assert!(single_line("title", "   ", 10).is_err());
+        assert!(single_line("title", "abcdefghijk", 10).is_err());
+        assert!(single_line("title", "a\u{7}b", 10).is_err());
+        assert_eq!(text("body", "", 10, false).expect("ok"), "");
+        assert!(text("body", "  ", 10, true).is_err());
+    }
+}
