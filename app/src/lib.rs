@@ -77,6 +77,16 @@ pub fn App() -> impl IntoView {
                         view=pages::MembersPage
                         ssr=SsrMode::Async
                     />
+                    <Route
+                        path=(ParamSegment("account"), StaticSegment("boards"), ParamSegment("board"))
+                        view=pages::BoardPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(ParamSegment("account"), StaticSegment("cards"), ParamSegment("card"))
+                        view=pages::CardPage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>

@@ -36,6 +36,45 @@ const PERSONAL: &[(&str, &str)] = &[
     ),
 ];
 
+/// A project, board, column, card and comment in one team.
+struct Things {
+    project: uuid::Uuid,
+    board: uuid::Uuid,
+    column: uuid::Uuid,
+    card: uuid::Uuid,
+    comment: uuid::Uuid,
+}
+
+impl Things {
+    async fn make(store: &chronicle::Store, who: &chronicle::accounts::Current) -> Things {
+        let project = chronicle::projects::create_project(store, who, "Website")
+            .await
+            .expect("project");
+        let board = chronicle::boards::create_board(store, who, project.id, "Launch")
+            .await
+            .expect("board");
+        let column = chronicle::boards::board_view(store, who, board.id)
+            .await
+            .expect("view")
+            .columns[0]
+            .0
+            .id;
+        let card = chronicle::cards::create_card(store, who, column, "Secret plan")
+            .await
+            .expect("card");
+        let comment = chronicle::comments::add_comment(store, who, card.id, "Psst")
+            .await
+            .expect("comment");
+        Things {
+            project: project.id,
+            board: board.id,
+            column,
+            card: card.id,
+            comment,
+        }
+    }
+}
+
 /// A server function and the form arguments it is called with.
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>);
 
@@ -55,6 +94,8 @@ chronicle::engine_tests! {
         let zed = join(&store, &zeta, "zed@example.com", Role::Member).await;
         let zeta_invite = members::invite(&store, &zeta, &Email::parse("later@example.com").expect("email"),
             Role::Member, "http://x.test").await.expect("invite");
+        let z = Things::make(&store, &zeta).await;
+        let a = Things::make(&store, &acme).await;
         let zeta_events = chronicle::events::log::count(&store, zeta.account_id()).await.expect("count");
         let app = spawn_app(store.clone()).await;
         let alice = Some(sessions::start(&store, acme.user.id, None).await.expect("session").token);
@@ -63,6 +104,8 @@ chronicle::engine_tests! {
         let zed_id = zed.user.id.to_string();
         let invite_id = zeta_invite.id.to_string();
         let zeta_id = zeta.account_id().to_string();
+        let (zp, zb, zc, zk, zm) = (z.project.to_string(), z.board.to_string(), z.column.to_string(), z.card.to_string(), z.comment.to_string());
+        let (ac, ak) = (a.column.to_string(), a.card.to_string());
         // (server function, arguments aimed at Zeta): each must answer 404.
         let cases: Vec<Case> = vec![
             ("team", vec![("account", zeta_slug)]),
@@ -75,6 +118,31 @@ chronicle::engine_tests! {
             ("revoke_invitation", vec![("account", zeta_slug), ("invitation_id", &invite_id)]),
             ("revoke_invitation", vec![("account", "acme"), ("invitation_id", &invite_id)]),
             ("accept_invitation", vec![("account_id", &zeta_id), ("invitation_id", &invite_id)]),
+            ("projects", vec![("account", zeta_slug)]),
+            ("create_project", vec![("account", zeta_slug), ("name", "Intruder")]),
+            ("rename_project", vec![("account", "acme"), ("project_id", &zp), ("name", "Mine")]),
+            ("archive_project", vec![("account", "acme"), ("project_id", &zp), ("reason", "Because")]),
+            ("create_board", vec![("account", "acme"), ("project_id", &zp), ("name", "Mine")]),
+            ("board", vec![("account", "acme"), ("board_id", &zb)]),
+            ("board", vec![("account", zeta_slug), ("board_id", &zb)]),
+            ("add_column", vec![("account", "acme"), ("board_id", &zb), ("name", "Mine")]),
+            ("rename_column", vec![("account", "acme"), ("column_id", &zc), ("name", "Mine")]),
+            ("move_column", vec![("account", "acme"), ("column_id", &zc), ("position", "1")]),
+            ("delete_column", vec![("account", "acme"), ("column_id", &zc)]),
+            ("archive_column_cards", vec![("account", "acme"), ("column_id", &zc)]),
+            ("card", vec![("account", "acme"), ("card_id", &zk)]),
+            ("create_card", vec![("account", "acme"), ("column_id", &zc), ("title", "Mine")]),
+            ("move_card", vec![("account", "acme"), ("card_id", &zk), ("column_id", &ac), ("position", "0")]),
+            ("move_card", vec![("account", "acme"), ("card_id", &ak), ("column_id", &zc), ("position", "0")]),
+            ("update_card", vec![("account", "acme"), ("card_id", &zk), ("version", "1"), ("title", "Mine"),
+                ("description", ""), ("assignee_id", ""), ("due_date", "")]),
+            ("set_card_status", vec![("account", "acme"), ("card_id", &zk), ("status", "done")]),
+            ("archive_card", vec![("account", "acme"), ("card_id", &zk)]),
+            ("delete_card", vec![("account", "acme"), ("card_id", &zk)]),
+            ("add_comment", vec![("account", "acme"), ("card_id", &zk), ("body", "Hello")]),
+            ("edit_comment", vec![("account", "acme"), ("comment_id", &zm), ("body", "Mine")]),
+            ("delete_comment", vec![("account", "acme"), ("comment_id", &zm)]),
+            ("set_subscribed", vec![("account", "acme"), ("card_id", &zk), ("subscribed", "true")]),
         ];
         let mut covered: BTreeSet<String> = BTreeSet::new();
         for (name, args) in &cases {
@@ -109,15 +177,19 @@ chronicle::engine_tests! {
         let routes = leptos_axum::generate_route_list(chronicle_app::App);
         for route in routes.iter().map(|r| r.path().to_owned()) {
             // axum 0.8 writes parameters as `{account}`.
-            let with = |slug: &str| route.replace("{account}", slug).replace(":account", slug);
-            if route.contains("account}") || route.contains(":account") {
-                let path = with(zeta_slug);
+            let with = |slug: &str, t: &Things| {
+                route.replace("{account}", slug).replace("{board}", &t.board.to_string())
+                    .replace("{card}", &t.card.to_string())
+            };
+            if route.contains('{') {
+                let path = with(zeta_slug, &z);
                 let res = app.get(&path, &alice).await;
                 assert_eq!(res.status(), 404, "{path}");
                 let html = res.text().await.expect("html");
-                assert!(!html.contains("zed@example.com") && !html.contains("Zeta"), "{path} leaks: {html}");
+                assert!(!html.contains("zed@example.com") && !html.contains("Zeta") && !html.contains("Psst"),
+                    "{path} leaks: {html}");
                 // …while Alice's own team answers.
-                let own = with("acme");
+                let own = with("acme", &a);
                 assert_eq!(app.get(&own, &alice).await.status(), 200, "{own}");
             } else {
                 assert!(PUBLIC_ROUTES.contains(&route.as_str()), "route {route} is not in the isolation suite");
@@ -128,6 +200,9 @@ chronicle::engine_tests! {
         assert_eq!(chronicle::events::log::count(&store, zeta.account_id()).await.expect("count"), zeta_events);
         assert_eq!(members::list_members(&store, &zeta).await.expect("members").len(), 2);
         assert_eq!(members::open_invitations(&store, &zeta).await.expect("open").len(), 1);
+        let view = chronicle::boards::board_view(&store, &zeta, z.board).await.expect("zeta board");
+        assert_eq!(view.columns.len(), 3);
+        assert_eq!(view.columns[0].1.len(), 1, "Zeta's card is where it was");
     }
 
     async fn roles_are_enforced_over_http(store) {

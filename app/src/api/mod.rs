@@ -4,6 +4,8 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod boards;
+pub mod cards;
 pub mod mailbox;
 pub mod members;
 

@@ -1,11 +1,15 @@
 //! Pages, one file each. A page renders on the server and hydrates in the browser.
 
+mod board;
+mod card;
 mod home;
 mod mailbox;
 mod members;
 mod sign_in;
 mod team;
 
+pub use board::BoardPage;
+pub use card::CardPage;
 pub use home::HomePage;
 pub use mailbox::MailboxPage;
 pub use members::MembersPage;

@@ -1,9 +1,9 @@
-//! `/:account`: a team's home.
+//! `/:account`: a team's home: its projects and their boards.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::accounts::team;
+use crate::api::boards::{projects, ArchiveProject, CreateBoard, CreateProject, ProjectView};
 use crate::components::ErrorMessage;
 
 /// The `:account` segment of the URL.
@@ -15,28 +15,126 @@ pub fn account_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
 #[component]
 pub fn TeamPage() -> impl IntoView {
     let account = account_param();
-    let data = Resource::new(account, team);
+    let create_project = ServerAction::<CreateProject>::new();
+    let create_board = ServerAction::<CreateBoard>::new();
+    let archive = ServerAction::<ArchiveProject>::new();
+    let data = Resource::new(
+        move || {
+            (
+                account(),
+                create_project.version().get(),
+                archive.version().get(),
+            )
+        },
+        |(account, ..)| projects(account),
+    );
+    let error = move || {
+        [
+            create_project.value().get().and_then(|r| r.err()),
+            create_board.value().get().and_then(|r| r.err()),
+            archive.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|e| e.to_string())
+    };
     view! {
         <section class="page team">
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     data.get()
                         .map(|r| match r {
                             Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
-                            Ok(t) => {
-                                let members = format!("/{}/members", t.slug);
+                            Ok(d) => {
+                                let slug = d.team.slug.clone();
+                                let members = format!("/{slug}/members");
+                                let projects = d
+                                    .projects
+                                    .into_iter()
+                                    .map(|p| project_view(p, &slug, create_board, archive))
+                                    .collect_view();
+                                let account_field = slug.clone();
                                 view! {
-                                    <h1 data-testid="team-name">{t.name}</h1>
-                                    <p class="muted">"You are " {t.role} " of this team."</p>
-                                    <nav class="team-nav">
+                                    <h1 data-testid="team-name">{d.team.name}</h1>
+                                    <p class="muted">
+                                        "You are " {d.team.role} " of this team · "
                                         <a href=members data-testid="members-link">"Members"</a>
-                                    </nav>
+                                    </p>
+                                    <h2>"Projects"</h2>
+                                    <ul class="projects" data-testid="projects">{projects}</ul>
+                                    <ActionForm action=create_project attr:class="create-project">
+                                        <input type="hidden" name="account" value=account_field />
+                                        <label for="project-name">"New project"</label>
+                                        <input id="project-name" type="text" name="name" required maxlength="80" placeholder="e.g. Website" />
+                                        <button type="submit">"Create project"</button>
+                                    </ActionForm>
                                 }
                                     .into_any()
                             }
                         })
                 }}
-            </Suspense>
+            </Transition>
+            <Show when=move || error().is_some()>
+                <p class="error" role="alert" data-testid="team-error">{error}</p>
+            </Show>
         </section>
+    }
+}
+
+fn project_view(
+    p: ProjectView,
+    slug: &str,
+    create_board: ServerAction<CreateBoard>,
+    archive: ServerAction<ArchiveProject>,
+) -> impl IntoView {
+    let boards = p
+        .boards
+        .iter()
+        .map(|b| {
+            let href = format!("/{slug}/boards/{}", b.id);
+            let name = b.name.clone();
+            view! {
+                <li>
+                    <a href=href>{name}</a>
+                </li>
+            }
+        })
+        .collect_view();
+    let active = (!p.archived).then(|| {
+        let (a1, a2) = (slug.to_owned(), slug.to_owned());
+        let (p1, p2) = (p.id.to_string(), p.id.to_string());
+        let board_label = format!("New board in {}", p.name);
+        let reason_label = format!("Why archive {}?", p.name);
+        view! {
+            <ActionForm action=create_board attr:class="inline create-board">
+                <input type="hidden" name="account" value=a1 />
+                <input type="hidden" name="project_id" value=p1 />
+                <input type="text" name="name" required maxlength="80" placeholder="Board name" aria-label=board_label />
+                <button type="submit">"Create board"</button>
+            </ActionForm>
+            <details class="archive-project">
+                <summary>"Archive…"</summary>
+                <ActionForm action=archive attr:class="inline">
+                    <input type="hidden" name="account" value=a2 />
+                    <input type="hidden" name="project_id" value=p2 />
+                    <input type="text" name="reason" required maxlength="500" placeholder="Reason (required)" aria-label=reason_label />
+                    <button type="submit">"Archive project"</button>
+                </ActionForm>
+            </details>
+        }
+    });
+    let archived = p
+        .archive_reason
+        .clone()
+        .map(|r| view! { <p class="muted">"Archived: " {r}</p> });
+    let (name, key) = (p.name.clone(), p.name.clone());
+    view! {
+        <li class="project" data-project=key>
+            <h3>{name}</h3>
+            {archived}
+            <ul class="boards">{boards}</ul>
+            {active}
+        </li>
     }
 }

@@ -1,0 +1,454 @@
+//! `/:account/boards/:board`: the board, its columns and cards.
+//!
+//! Cards move by dragging (pointer events, so a mouse, a pen or — by the ⠿ handle — a
+//! finger) or, without a pointer, with each card's "Move to…" menu. A move shows at once
+//! (optimistically) and the board then reloads the server's answer: on success that is
+//! the same picture, on failure the card goes back and the reason is shown.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+use super::team::account_param;
+use crate::api::boards::{
+    board, AddColumn, ArchiveColumnCards, BoardData, CardView, ColumnView, DeleteColumn,
+    MoveColumn, RenameColumn,
+};
+use crate::api::cards::{CreateCard, MoveCard};
+use crate::components::ErrorMessage;
+
+/// A card being pressed or dragged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Drag {
+    card: Uuid,
+    x: i32,
+    y: i32,
+    /// Moved far enough to be a drag rather than a click.
+    active: bool,
+}
+
+/// Moves `card` to `position` (clamped) in `to` within `columns`; returns the position
+/// it landed at, or `None` if nothing changed.
+fn apply_move(columns: &mut [ColumnView], card: Uuid, to: Uuid, position: usize) -> Option<usize> {
+    let Some((from_index, from_pos)) = columns
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| c.cards.iter().position(|k| k.id == card).map(|p| (i, p)))
+    else {
+        return None;
+    };
+    let to_index = columns.iter().position(|c| c.id == to)?;
+    let moving = columns[from_index].cards.remove(from_pos);
+    let landed = position.min(columns[to_index].cards.len());
+    columns[to_index].cards.insert(landed, moving);
+    if from_index == to_index && from_pos == landed {
+        return None;
+    }
+    Some(landed)
+}
+
+#[component]
+pub fn BoardPage() -> impl IntoView {
+    let account = account_param();
+    let params = use_params_map();
+    let board_id = move || params.with(|p| p.get("board").and_then(|b| Uuid::parse_str(&b).ok()));
+    let move_card = ServerAction::<MoveCard>::new();
+    let create_card = ServerAction::<CreateCard>::new();
+    let add_column = ServerAction::<AddColumn>::new();
+    let rename_column = ServerAction::<RenameColumn>::new();
+    let move_column = ServerAction::<MoveColumn>::new();
+    let delete_column = ServerAction::<DeleteColumn>::new();
+    let archive_all = ServerAction::<ArchiveColumnCards>::new();
+    let data = Resource::new(
+        move || {
+            (
+                account(),
+                board_id(),
+                move_card.version().get(),
+                move_card.value().with(|v| matches!(v, Some(Err(_)))),
+                create_card.version().get(),
+                add_column.version().get(),
+                rename_column.version().get(),
+                move_column.version().get(),
+                delete_column.version().get(),
+                archive_all.version().get(),
+            )
+        },
+        |(account, board_id, ..)| async move {
+            match board_id {
+                Some(id) => board(account, id).await,
+                None => Err(crate::error::AppError::not_found("board")),
+            }
+        },
+    );
+    let actions = Actions {
+        move_card,
+        create_card,
+        add_column,
+        rename_column,
+        move_column,
+        delete_column,
+        archive_all,
+    };
+    let error = move || {
+        [
+            move_card.value().get().and_then(|r| r.err()),
+            create_card.value().get().and_then(|r| r.err()),
+            add_column.value().get().and_then(|r| r.err()),
+            rename_column.value().get().and_then(|r| r.err()),
+            move_column.value().get().and_then(|r| r.err()),
+            delete_column.value().get().and_then(|r| r.err()),
+            archive_all.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|e| e.to_string())
+    };
+    view! {
+        <section class="page board-page">
+            <Show when=move || error().is_some()>
+                <p class="error" role="alert" data-testid="board-error">{error}</p>
+            </Show>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    data.get()
+                        .map(|r| match r {
+                            Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
+                            Ok(d) => board_view(d, actions).into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    move_card: ServerAction<MoveCard>,
+    create_card: ServerAction<CreateCard>,
+    add_column: ServerAction<AddColumn>,
+    rename_column: ServerAction<RenameColumn>,
+    move_column: ServerAction<MoveColumn>,
+    delete_column: ServerAction<DeleteColumn>,
+    archive_all: ServerAction<ArchiveColumnCards>,
+}
+
+fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
+    let slug = d.team.slug.clone();
+    let board_id = d.board.id;
+    // The board as shown: the server's answer, moved optimistically until the next one.
+    let columns = RwSignal::new(d.columns);
+    let drag = RwSignal::new(None::<Drag>);
+
+    let dispatch_move = {
+        let slug = slug.clone();
+        move |card: Uuid, to: Uuid, position: usize| {
+            let landed = columns
+                .try_update(|cs| apply_move(cs, card, to, position))
+                .flatten();
+            if let Some(landed) = landed {
+                actions.move_card.dispatch(MoveCard {
+                    account: slug.clone(),
+                    card_id: card,
+                    column_id: to,
+                    position: i32::try_from(landed).unwrap_or(i32::MAX),
+                });
+            }
+        }
+    };
+
+    let on_move = move |ev: leptos::ev::PointerEvent| {
+        if let Some(d) = drag.get_untracked() {
+            if !d.active && ((ev.client_x() - d.x).abs() > 4 || (ev.client_y() - d.y).abs() > 4) {
+                drag.set(Some(Drag { active: true, ..d }));
+            }
+        }
+    };
+    let on_up = {
+        let dispatch_move = dispatch_move.clone();
+        move |ev: leptos::ev::PointerEvent| {
+            let Some(d) = drag.get_untracked() else {
+                return;
+            };
+            drag.set(None);
+            if !d.active {
+                return;
+            }
+            if let Some((to, position)) = drop_target(&ev, columns, d.card) {
+                dispatch_move(d.card, to, position);
+            }
+        }
+    };
+    let on_cancel = move |_: leptos::ev::PointerEvent| drag.set(None);
+
+    let project_href = format!("/{slug}");
+    let add_account = slug.clone();
+    let board_name = d.board.name.clone();
+    let project_name = d.project.name.clone();
+    let slug_for_columns = slug.clone();
+    view! {
+        <p class="crumbs">
+            <a href=project_href>{project_name}</a>
+        </p>
+        <h1 data-testid="board-name">{board_name}</h1>
+        <div
+            class="board"
+            class:dragging=move || drag.with(|d| d.is_some_and(|d| d.active))
+            data-testid="board"
+            on:pointermove=on_move
+            on:pointerup=on_up
+            on:pointercancel=on_cancel
+        >
+            {move || {
+                let all = columns.get();
+                let names: Vec<(Uuid, String)> = all.iter().map(|c| (c.id, c.name.clone())).collect();
+                let count = all.len();
+                all.into_iter()
+                    .enumerate()
+                    .map(|(i, col)| {
+                        column_view(col, i, count, &names, &slug_for_columns, actions, drag, dispatch_move.clone())
+                    })
+                    .collect_view()
+            }}
+            <div class="column add-column">
+                <ActionForm action=actions.add_column attr:class="add-column-form">
+                    <input type="hidden" name="account" value=add_account />
+                    <input type="hidden" name="board_id" value=board_id.to_string() />
+                    <input type="text" name="name" required maxlength="40" placeholder="New column" aria-label="New column name" />
+                    <button type="submit">"Add column"</button>
+                </ActionForm>
+            </div>
+        </div>
+    }
+}
+
+/// The column and position under the pointer, for dropping `card`.
+fn drop_target(
+    ev: &leptos::ev::PointerEvent,
+    columns: RwSignal<Vec<ColumnView>>,
+    card: Uuid,
+) -> Option<(Uuid, usize)> {
+    let (x, y) = (ev.client_x() as f32, ev.client_y() as f32);
+    let under = document().element_from_point(x, y)?;
+    let column_el = under.closest("[data-column-id]").ok()??;
+    let to = Uuid::parse_str(&column_el.get_attribute("data-column-id")?).ok()?;
+    let cards: Vec<Uuid> = columns.with_untracked(|cs| {
+        cs.iter()
+            .find(|c| c.id == to)
+            .map(|c| {
+                c.cards
+                    .iter()
+                    .map(|k| k.id)
+                    .filter(|id| *id != card)
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    // Over a card: before it, or after it when in its lower half. Elsewhere: the end.
+    let position = match under.closest("[data-card-id]").ok().flatten() {
+        Some(card_el) => {
+            let over = card_el
+                .get_attribute("data-card-id")
+                .and_then(|s| Uuid::parse_str(&s).ok());
+            match over.and_then(|id| cards.iter().position(|c| *c == id)) {
+                Some(i) => {
+                    let rect = card_el.get_bounding_client_rect();
+                    if f64::from(y) > rect.top() + rect.height() / 2.0 {
+                        i + 1
+                    } else {
+                        i
+                    }
+                }
+                None => cards.len(),
+            }
+        }
+        None => cards.len(),
+    };
+    Some((to, position))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn column_view(
+    col: ColumnView,
+    index: usize,
+    count: usize,
+    names: &[(Uuid, String)],
+    slug: &str,
+    actions: Actions,
+    drag: RwSignal<Option<Drag>>,
+    dispatch_move: impl Fn(Uuid, Uuid, usize) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let col_id = col.id;
+    let empty = col.cards.is_empty();
+    let cards = col
+        .cards
+        .iter()
+        .map(|c| card_view(c.clone(), col_id, names, slug, drag, dispatch_move.clone()))
+        .collect_view();
+    let field = |s: &str| s.to_owned();
+    let (a1, a2, a3, a4, a5, a6) = (
+        field(slug),
+        field(slug),
+        field(slug),
+        field(slug),
+        field(slug),
+        field(slug),
+    );
+    let id = col_id.to_string();
+    let (i1, i2, i3, i4, i5, i6) = (
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+    );
+    let name = col.name.clone();
+    let (label, key) = (format!("New card in {}", col.name), col.name.clone());
+    let left = (index > 0).then(|| {
+        let pos = (index - 1).to_string();
+        view! {
+            <ActionForm action=actions.move_column attr:class="inline">
+                <input type="hidden" name="account" value=a3 />
+                <input type="hidden" name="column_id" value=i3 />
+                <input type="hidden" name="position" value=pos />
+                <button type="submit">"← Move left"</button>
+            </ActionForm>
+        }
+    });
+    let right = (index + 1 < count).then(|| {
+        let pos = (index + 1).to_string();
+        view! {
+            <ActionForm action=actions.move_column attr:class="inline">
+                <input type="hidden" name="account" value=a4 />
+                <input type="hidden" name="column_id" value=i4 />
+                <input type="hidden" name="position" value=pos />
+                <button type="submit">"Move right →"</button>
+            </ActionForm>
+        }
+    });
+    let remove = if empty {
+        view! {
+            <ActionForm action=actions.delete_column attr:class="inline">
+                <input type="hidden" name="account" value=a5 />
+                <input type="hidden" name="column_id" value=i5 />
+                <button type="submit" class="danger">"Delete column"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else {
+        view! {
+            <ActionForm action=actions.archive_all attr:class="inline">
+                <input type="hidden" name="account" value=a6 />
+                <input type="hidden" name="column_id" value=i6 />
+                <button type="submit">"Archive all cards"</button>
+            </ActionForm>
+        }
+        .into_any()
+    };
+    view! {
+        <div class="column" data-column-id=col_id.to_string() data-column=key>
+            <header class="column-head">
+                <h2>{name}</h2>
+                <details class="column-menu">
+                    <summary aria-label="Column actions">"⋯"</summary>
+                    <ActionForm action=actions.rename_column attr:class="inline">
+                        <input type="hidden" name="account" value=a2 />
+                        <input type="hidden" name="column_id" value=i2 />
+                        <input type="text" name="name" required maxlength="40" aria-label="Column name" value=col.name.clone() />
+                        <button type="submit">"Rename"</button>
+                    </ActionForm>
+                    {left}
+                    {right}
+                    {remove}
+                </details>
+            </header>
+            <ol class="cards">{cards}</ol>
+            <ActionForm action=actions.create_card attr:class="add-card">
+                <input type="hidden" name="account" value=a1 />
+                <input type="hidden" name="column_id" value=i1 />
+                <input type="text" name="title" required maxlength="200" placeholder="Add a card" aria-label=label />
+                <button type="submit">"Add"</button>
+            </ActionForm>
+        </div>
+    }
+}
+
+fn card_view(
+    card: CardView,
+    column: Uuid,
+    names: &[(Uuid, String)],
+    slug: &str,
+    drag: RwSignal<Option<Drag>>,
+    dispatch_move: impl Fn(Uuid, Uuid, usize) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let id = card.id;
+    let href = format!("/{slug}/cards/{id}");
+    let menu_label = format!("Move {} to", card.title);
+    let options = names
+        .iter()
+        .map(|(cid, name)| {
+            let selected = *cid == column;
+            let (value, text) = (cid.to_string(), name.clone());
+            view! { <option value=value selected=selected>{text}</option> }
+        })
+        .collect_view();
+    let on_down = move |ev: leptos::ev::PointerEvent| {
+        if ev.button() != 0 {
+            return;
+        }
+        // Fingers drag by the handle only, so the rest of the card still scrolls.
+        let on_handle = ev
+            .target()
+            .and_then(|t| {
+                leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(t).ok()
+            })
+            .and_then(|el| el.closest(".handle").ok().flatten())
+            .is_some();
+        if ev.pointer_type() == "touch" && !on_handle {
+            return;
+        }
+        drag.set(Some(Drag {
+            card: id,
+            x: ev.client_x(),
+            y: ev.client_y(),
+            active: false,
+        }));
+    };
+    let on_choose = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        if let Ok(to) = Uuid::parse_str(&value) {
+            if to != column {
+                // To the end of the chosen column.
+                dispatch_move(id, to, usize::MAX);
+            }
+        }
+    };
+    let meta = [
+        card.assignee_name.clone(),
+        card.due_date.clone().map(|d| format!("due {d}")),
+        (card.status != "open").then(|| card.status.replace('_', " ")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let (title, key) = (card.title.clone(), card.title.clone());
+    view! {
+        <li
+            class="card"
+            class:lifted=move || drag.with(|d| d.is_some_and(|d| d.active && d.card == id))
+            data-card-id=id.to_string()
+            data-card=key
+            on:pointerdown=on_down
+        >
+            <span class="handle" aria-hidden="true">"⠿"</span>
+            <a class="title" href=href draggable="false">{title}</a>
+            <span class="meta">{meta}</span>
+            <select class="move-to" aria-label=menu_label on:change=on_choose>
+                {options}
+            </select>
+        </li>
+    }
+}

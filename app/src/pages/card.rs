@@ -1,0 +1,287 @@
+//! `/:account/cards/:card`: a card's fields, its thread (people's comments interleaved
+//! with Chronicle's messages about each change) and who follows it.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+use super::team::account_param;
+use crate::api::cards::{
+    card, AddComment, ArchiveCard, CardData, DeleteCard, DeleteComment, MoveCard, SetCardStatus,
+    SetSubscribed, ThreadEntry, UpdateCard,
+};
+use crate::components::ErrorMessage;
+
+const STATUSES: [(&str, &str); 4] = [
+    ("open", "Open"),
+    ("in_progress", "In progress"),
+    ("blocked", "Blocked"),
+    ("done", "Done"),
+];
+
+#[component]
+pub fn CardPage() -> impl IntoView {
+    let account = account_param();
+    let params = use_params_map();
+    let card_id = move || params.with(|p| p.get("card").and_then(|c| Uuid::parse_str(&c).ok()));
+    let update = ServerAction::<UpdateCard>::new();
+    let status = ServerAction::<SetCardStatus>::new();
+    let move_card = ServerAction::<MoveCard>::new();
+    let comment = ServerAction::<AddComment>::new();
+    let delete_comment = ServerAction::<DeleteComment>::new();
+    let subscribe = ServerAction::<SetSubscribed>::new();
+    let archive = ServerAction::<ArchiveCard>::new();
+    let delete = ServerAction::<DeleteCard>::new();
+    let data = Resource::new(
+        move || {
+            (
+                account(),
+                card_id(),
+                update.version().get(),
+                status.version().get(),
+                move_card.version().get(),
+                comment.version().get(),
+                delete_comment.version().get(),
+                subscribe.version().get(),
+            )
+        },
+        |(account, id, ..)| async move {
+            match id {
+                Some(id) => card(account, id).await,
+                None => Err(crate::error::AppError::not_found("card")),
+            }
+        },
+    );
+    let error = move || {
+        [
+            update.value().get().and_then(|r| r.err()),
+            status.value().get().and_then(|r| r.err()),
+            move_card.value().get().and_then(|r| r.err()),
+            comment.value().get().and_then(|r| r.err()),
+            delete_comment.value().get().and_then(|r| r.err()),
+            subscribe.value().get().and_then(|r| r.err()),
+            archive.value().get().and_then(|r| r.err()),
+            delete.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|e| e.to_string())
+    };
+    let comment_box = NodeRef::<leptos::html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = comment.value().get() {
+            if let Some(el) = comment_box.get() {
+                el.set_value("");
+            }
+        }
+    });
+    let forms = Forms {
+        update,
+        status,
+        move_card,
+        comment,
+        delete_comment,
+        subscribe,
+        archive,
+        delete,
+        comment_box,
+    };
+    view! {
+        <section class="page card-page">
+            <Show when=move || error().is_some()>
+                <p class="error" role="alert" data-testid="card-error">{error}</p>
+            </Show>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let slug = account();
+                    data.get()
+                        .map(|r| match r {
+                            Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
+                            Ok(d) => card_view(d, slug, forms).into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Forms {
+    update: ServerAction<UpdateCard>,
+    status: ServerAction<SetCardStatus>,
+    move_card: ServerAction<MoveCard>,
+    comment: ServerAction<AddComment>,
+    delete_comment: ServerAction<DeleteComment>,
+    subscribe: ServerAction<SetSubscribed>,
+    archive: ServerAction<ArchiveCard>,
+    delete: ServerAction<DeleteCard>,
+    comment_box: NodeRef<leptos::html::Textarea>,
+}
+
+fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
+    let [a1, a2, a3, a4, a5, a6, a7] = std::array::from_fn(|_| slug.clone());
+    let [i1, i2, i3, i4, i5, i6, i7] = std::array::from_fn(|_| d.id.to_string());
+    let board_href = format!("/{slug}/boards/{}", d.board.id);
+    let board_name = d.board.name.clone();
+    let assignees = d
+        .members
+        .iter()
+        .map(|m| {
+            let (value, name, selected) = (
+                m.id.to_string(),
+                m.name.clone(),
+                d.assignee_id == Some(m.id),
+            );
+            view! { <option value=value selected=selected>{name}</option> }
+        })
+        .collect_view();
+    let statuses = STATUSES
+        .iter()
+        .map(|(value, label)| {
+            let selected = *value == d.status;
+            view! { <option value=*value selected=selected>{*label}</option> }
+        })
+        .collect_view();
+    let columns = d
+        .columns
+        .iter()
+        .map(|c| {
+            let (value, name, selected) = (c.id.to_string(), c.name.clone(), c.id == d.column.id);
+            view! { <option value=value selected=selected>{name}</option> }
+        })
+        .collect_view();
+    let thread = d
+        .thread
+        .iter()
+        .map(|m| thread_entry(m.clone(), &slug, d.me, d.can_moderate, f.delete_comment))
+        .collect_view();
+    let followers = d
+        .subscribers
+        .iter()
+        .map(|p| p.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (follow_label, follow_value) = if d.subscribed {
+        ("Unsubscribe", "false")
+    } else {
+        ("Subscribe", "true")
+    };
+    let title = d.title.clone();
+    let archived = d
+        .archived
+        .then(|| view! { <p class="muted">"This card is archived."</p> });
+    view! {
+        <p class="crumbs">
+            <a href=board_href>{board_name}</a>
+            " · in " <span data-testid="card-column">{d.column.name.clone()}</span>
+        </p>
+        <h1 data-testid="card-title">{title}</h1>
+        {archived}
+        <div class="card-layout">
+            <div class="card-main">
+                <ActionForm action=f.update attr:class="card-fields">
+                    <input type="hidden" name="account" value=a1 />
+                    <input type="hidden" name="card_id" value=i1 />
+                    <input type="hidden" name="version" value=d.version.to_string() />
+                    <label for="card-title">"Title"</label>
+                    <input id="card-title" type="text" name="title" required maxlength="200" value=d.title.clone() />
+                    <label for="card-description">"Description"</label>
+                    <textarea id="card-description" name="description" rows="5" maxlength="20000">{d.description.clone()}</textarea>
+                    <label for="card-assignee">"Assignee"</label>
+                    <select id="card-assignee" name="assignee_id">
+                        <option value="">"Nobody"</option>
+                        {assignees}
+                    </select>
+                    <label for="card-due">"Due date"</label>
+                    <input id="card-due" type="date" name="due_date" value=d.due_date.clone().unwrap_or_default() />
+                    <button type="submit">"Save changes"</button>
+                </ActionForm>
+
+                <h2>"Thread"</h2>
+                <ol class="thread" data-testid="thread" aria-live="polite">{thread}</ol>
+                <ActionForm action=f.comment attr:class="add-comment">
+                    <input type="hidden" name="account" value=a2 />
+                    <input type="hidden" name="card_id" value=i2 />
+                    <label for="comment-body">"Comment"</label>
+                    <textarea node_ref=f.comment_box id="comment-body" name="body" required rows="3" maxlength="10000"></textarea>
+                    <button type="submit">"Comment"</button>
+                </ActionForm>
+            </div>
+            <aside class="card-side">
+                <ActionForm action=f.status attr:class="stack">
+                    <input type="hidden" name="account" value=a3 />
+                    <input type="hidden" name="card_id" value=i3 />
+                    <label for="card-status">"Status"</label>
+                    <select id="card-status" name="status">{statuses}</select>
+                    <input type="text" name="reason" maxlength="500" placeholder="Reason (optional)" aria-label="Reason for the status change" />
+                    <button type="submit">"Set status"</button>
+                </ActionForm>
+                <ActionForm action=f.move_card attr:class="stack">
+                    <input type="hidden" name="account" value=a4 />
+                    <input type="hidden" name="card_id" value=i4 />
+                    <input type="hidden" name="position" value=i32::MAX.to_string() />
+                    <label for="card-move">"Move to"</label>
+                    <select id="card-move" name="column_id">{columns}</select>
+                    <button type="submit">"Move"</button>
+                </ActionForm>
+                <h2>"Subscribers"</h2>
+                <p data-testid="subscribers">{followers}</p>
+                <ActionForm action=f.subscribe attr:class="inline">
+                    <input type="hidden" name="account" value=a5 />
+                    <input type="hidden" name="card_id" value=i5 />
+                    <input type="hidden" name="subscribed" value=follow_value />
+                    <button type="submit">{follow_label}</button>
+                </ActionForm>
+                <h2>"Card"</h2>
+                <ActionForm action=f.archive attr:class="inline">
+                    <input type="hidden" name="account" value=a6 />
+                    <input type="hidden" name="card_id" value=i6 />
+                    <button type="submit">"Archive"</button>
+                </ActionForm>
+                <ActionForm action=f.delete attr:class="inline">
+                    <input type="hidden" name="account" value=a7 />
+                    <input type="hidden" name="card_id" value=i7 />
+                    <button type="submit" class="danger">"Delete"</button>
+                </ActionForm>
+            </aside>
+        </div>
+    }
+}
+
+fn thread_entry(
+    m: ThreadEntry,
+    slug: &str,
+    me: Uuid,
+    can_moderate: bool,
+    delete: ServerAction<DeleteComment>,
+) -> impl IntoView {
+    let removable = !m.system && (m.author_id == Some(me) || can_moderate);
+    let remove = removable.then(|| {
+        let (account, id) = (slug.to_owned(), m.id.to_string());
+        view! {
+            <ActionForm action=delete attr:class="inline">
+                <input type="hidden" name="account" value=account />
+                <input type="hidden" name="comment_id" value=id />
+                <button type="submit" class="link">"Delete"</button>
+            </ActionForm>
+        }
+    });
+    let class = if m.system {
+        "entry system"
+    } else {
+        "entry comment"
+    };
+    let (when, stamp) = (m.created_at.clone(), m.created_at.clone());
+    view! {
+        <li class=class>
+            <p class="who">
+                <strong>{m.author_name}</strong>
+                " · "
+                <time datetime=stamp>{when}</time>
+            </p>
+            <p class="body">{m.body}</p>
+            {remove}
+        </li>
+    }
+}
