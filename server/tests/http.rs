@@ -248,6 +248,28 @@ async fn the_dev_mailbox_is_off_unless_enabled() {
 }
 
 #[tokio::test]
+async fn signing_out_everywhere_ends_every_session() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let app = spawn_app(store).await;
+    let laptop = app.sign_in("fay@example.com").await;
+    let phone = app.sign_in("fay@example.com").await;
+    assert_ne!(laptop, phone);
+    let res = app
+        .call("sign_out", &[("everywhere", "yes")], &laptop)
+        .await;
+    assert_eq!(location(&res), Some("/sign-in"));
+    for session in [&laptop, &phone] {
+        let me: serde_json::Value = app
+            .call("me", &[], session)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(me, serde_json::Value::Null, "{session:?} still signs in");
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_page_is_a_404() {
     let (store, _db) = chronicle::testing::sqlite().await;
     let app = spawn_app(store).await;

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::api::accounts::{my_teams, CreateTeam};
-use crate::api::auth::{me, RenameMe};
+use crate::api::auth::{me, RenameMe, SignOut};
 use crate::api::members::{my_invitations, AcceptInvitation};
 
 #[component]
@@ -12,6 +12,7 @@ pub fn HomePage() -> impl IntoView {
     let create = ServerAction::<CreateTeam>::new();
     let accept = ServerAction::<AcceptInvitation>::new();
     let rename = ServerAction::<RenameMe>::new();
+    let sign_out_everywhere = ServerAction::<SignOut>::new();
     let data = Resource::new(
         move || {
             (
@@ -151,6 +152,11 @@ pub fn HomePage() -> impl IntoView {
                                     <Show when=move || rename_error().is_some()>
                                         <p class="error" role="alert">{rename_error}</p>
                                     </Show>
+                                    <h2>"Your sessions"</h2>
+                                    <ActionForm action=sign_out_everywhere attr:class="inline">
+                                        <input type="hidden" name="everywhere" value="yes" />
+                                        <button type="submit">"Sign out on every device"</button>
+                                    </ActionForm>
                                 }
                                     .into_any()
                             }
