@@ -8,6 +8,7 @@ mod health;
 pub mod mail;
 pub mod maintenance;
 mod server_fn_status;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +29,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: Store,
     pub site: SiteConfig,
+    /// Set to `true` when the server shuts down: live streams end so the graceful
+    /// shutdown does not wait for them forever.
+    pub stop_streams: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -42,6 +46,7 @@ impl AppState {
             leptos,
             store,
             site,
+            stop_streams: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
@@ -62,6 +67,7 @@ pub fn router(state: AppState) -> Router {
     let origin = csrf::SiteOrigin::from_public_url(&state.site.public_url);
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/{account}/events", get(stream::events))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -84,10 +90,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let stop_streams = state.stop_streams.clone();
+    // Every node hears every node's commits (PostgreSQL); SQLite needs no relay.
+    let relay = state.store.relay_cluster_commits();
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_streams.send(true);
+    })
+    .await;
+    if let Some(relay) = relay {
+        relay.abort();
+    }
+    served
 }

@@ -62,6 +62,8 @@ pub struct FeedQuery {
     /// Only items newer than this sequence (catching up after a reconnect).
     pub after: Option<i64>,
     pub limit: u32,
+    /// Oldest first (replaying after a cursor) instead of newest first (a feed page).
+    pub oldest_first: bool,
 }
 
 /// Most items one page of a feed returns.
@@ -77,6 +79,7 @@ impl FeedQuery {
             before: None,
             after: None,
             limit: 50,
+            oldest_first: false,
         }
     }
 }
@@ -171,7 +174,12 @@ pub async fn feed(
         if let Some(after) = query.after {
             q.push(" AND a.sequence > ").push_bind(after);
         }
-        q.push(" ORDER BY a.sequence DESC LIMIT ").push_bind(limit);
+        q.push(if query.oldest_first {
+            " ORDER BY a.sequence ASC LIMIT "
+        } else {
+            " ORDER BY a.sequence DESC LIMIT "
+        })
+        .push_bind(limit);
         q.build_query_as::<FeedRow>().fetch_all(p).await?
     });
     rows.into_iter().map(item).collect()
@@ -197,6 +205,35 @@ fn item(row: FeedRow) -> Result<ActivityItem> {
         batch_id: row.batch_id,
         created_at: row.created_at,
     })
+}
+
+/// Fails with "not found" unless the scope's project, board or card belongs to the
+/// member's team: a feed or stream of another team's board is refused, not empty.
+pub async fn check_scope(
+    store: &Store,
+    current: &crate::accounts::Current,
+    scope: FeedScope,
+) -> Result<()> {
+    match scope {
+        FeedScope::Account | FeedScope::Creator(_) => Ok(()),
+        FeedScope::Project(id) => crate::projects::get_project(store, current, id)
+            .await
+            .map(drop),
+        FeedScope::Board(id) => crate::boards::get_board(store, current, id).await.map(drop),
+        FeedScope::Card(id) => crate::cards::get_card(store, current, id).await.map(drop),
+    }
+}
+
+/// The newest sequence number in `account`'s log (0 when it has none): where a live
+/// stream that replays nothing starts.
+pub async fn latest_sequence(store: &Store, account: AccountId) -> Result<i64> {
+    let head: Option<i64> = on_account!(store, account, |p| sqlx::query_scalar(
+        "SELECT max(sequence) FROM events WHERE account_id = $1"
+    )
+    .bind(account)
+    .fetch_one(p)
+    .await?);
+    Ok(head.unwrap_or(0))
 }
 
 /// Recreates `account`'s activity rows from its log, `chunk` events per transaction,

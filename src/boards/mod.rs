@@ -452,3 +452,11 @@ pub async fn board_view(store: &Store, current: &Current, board_id: Uuid) -> Res
         columns,
     })
 }
+
+pub async fn get_board(store: &Store, current: &Current, id: Uuid) -> Result<Board> {
+    let account = current.account_id();
+    let mut tx = store.read_for(account).await?;
+    let board = lock_board(&mut tx, account, id).await?;
+    tx.rollback().await?;
+    Ok(board)
+}

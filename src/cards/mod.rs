@@ -596,3 +596,11 @@ pub async fn card_detail(store: &Store, current: &Current, card_id: Uuid) -> Res
         subscribers,
     })
 }
+
+pub async fn get_card(store: &Store, current: &Current, id: Uuid) -> Result<Card> {
+    let account = current.account_id();
+    let mut tx = store.read_for(account).await?;
+    let card = lock_card(&mut tx, account, id).await?;
+    tx.rollback().await?;
+    Ok(card)
+}

@@ -153,6 +153,15 @@ pub struct Committed {
     pub last_sequence: i64,
 }
 
+/// `"<account uuid>:<sequence>"`, as `pg_notify('chronicle_events', …)` sends it.
+fn parse_commit(payload: &str) -> Option<Committed> {
+    let (account, sequence) = payload.split_once(':')?;
+    Some(Committed {
+        account: AccountId(uuid::Uuid::parse_str(account).ok()?),
+        last_sequence: sequence.parse().ok()?,
+    })
+}
+
 pub(crate) struct Shared {
     pub(crate) inboxes: RwLock<Vec<Arc<dyn Inbox>>>,
     pub(crate) committed: broadcast::Sender<Committed>,
@@ -436,6 +445,42 @@ impl Store {
     /// Commits of recorded events in this process, as they happen.
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
         self.shared.committed.subscribe()
+    }
+
+    /// On PostgreSQL, relays every node's commits into this process's
+    /// [`Store::subscribe`] channel: `NOTIFY chronicle_events` carries `account:sequence`
+    /// from the committing node, so a live stream here sees events recorded anywhere.
+    /// (On SQLite there is one node and commits are announced in-process.) Runs until
+    /// the returned task is aborted; reconnects after a lost connection, announcing the
+    /// accounts it may have missed nothing about — subscribers re-read from their cursor.
+    pub fn relay_cluster_commits(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return None;
+        };
+        let pool = pool.clone();
+        let shared = self.shared.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN chronicle_events failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen("chronicle_events").await {
+                    tracing::warn!(error = %e, "LISTEN chronicle_events failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+                while let Ok(n) = listener.recv().await {
+                    if let Some(c) = parse_commit(n.payload()) {
+                        let _ = shared.committed.send(c);
+                    }
+                }
+            }
+        }))
     }
 
     /// Closes every connection; pending work finishes first.

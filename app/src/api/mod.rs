@@ -3,6 +3,7 @@
 //! the request, calls one engine function, and maps the result into a view type.
 
 pub mod accounts;
+pub mod activity;
 pub mod auth;
 pub mod boards;
 pub mod cards;
@@ -10,7 +11,7 @@ pub mod mailbox;
 pub mod members;
 
 #[cfg(feature = "ssr")]
-pub use ssr::SiteConfig;
+pub use ssr::{session_token, SiteConfig};
 
 /// What a server function needs from the request and the server, in one place.
 #[cfg(feature = "ssr")]
@@ -79,10 +80,16 @@ pub(crate) mod ssr {
             .map(|(_, v)| v.to_owned())
     }
 
+    /// The session token in a request's cookie, if any (also for handlers outside
+    /// Leptos, such as the event stream).
+    pub fn session_token(headers: &http::HeaderMap) -> Option<String> {
+        cookie(headers, COOKIE_NAME)
+    }
+
     /// The person the request's session cookie signs in, if any.
     pub async fn signed_in() -> Result<Option<SignedIn>, AppError> {
         let parts = parts()?;
-        let Some(token) = cookie(&parts.headers, COOKIE_NAME) else {
+        let Some(token) = session_token(&parts.headers) else {
             return Ok(None);
         };
         Ok(sessions::authenticate(&store()?, &token).await?)

@@ -1,0 +1,254 @@
+//! The live timeline over real HTTP: a stream replays, follows live commits in order,
+//! resumes after `Last-Event-ID` with exactly the missed items, refuses other teams,
+//! and — on PostgreSQL — carries events recorded through one server process to a
+//! browser connected to another.
+
+mod support;
+
+use std::time::Duration;
+
+use chronicle::accounts::Current;
+use chronicle::identity::sessions;
+use chronicle::testing::team;
+use support::spawn_app;
+
+/// A server-sent event stream read from a real connection.
+struct EventStream {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl EventStream {
+    async fn open(url: &str, token: &str, last_event_id: Option<i64>) -> reqwest::Response {
+        // No overall time-out: the body never ends. Each read below has its own.
+        let client = reqwest::Client::new();
+        let mut req = client
+            .get(url)
+            .header("cookie", format!("chronicle_session={token}"));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        req.send().await.expect("GET stream")
+    }
+
+    async fn connect(url: &str, token: &str, last_event_id: Option<i64>) -> EventStream {
+        let res = Self::open(url, token, last_event_id).await;
+        assert_eq!(res.status(), 200, "{url}");
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        EventStream {
+            res,
+            buf: String::new(),
+        }
+    }
+
+    /// The next `(id, data)`; `None` if nothing arrives within `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<(i64, serde_json::Value)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut data) = (None, None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = serde_json::from_str(v.trim()).ok();
+                    }
+                }
+                if let (Some(id), Some(data)) = (id, data) {
+                    return Some((id, data));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.res.chunk())
+                .await
+                .ok()?;
+            let bytes = chunk.expect("read stream")?;
+            self.buf.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    async fn expect(&mut self, what: &str) -> (i64, serde_json::Value) {
+        self.next(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no event: {what}"))
+    }
+}
+
+async fn board_with_column(store: &chronicle::Store, who: &Current) -> (uuid::Uuid, uuid::Uuid) {
+    let project = chronicle::projects::create_project(store, who, "Website")
+        .await
+        .expect("project");
+    let board = chronicle::boards::create_board(store, who, project.id, "Launch")
+        .await
+        .expect("board");
+    let todo = chronicle::boards::board_view(store, who, board.id)
+        .await
+        .expect("view")
+        .columns[0]
+        .0
+        .id;
+    (board.id, todo)
+}
+
+chronicle::engine_tests! {
+    async fn a_stream_follows_commits_and_resumes_after_the_last_event_id(store) {
+        let ana = team(&store, "Acme", "ana@example.com").await;
+        let (board, todo) = board_with_column(&store, &ana).await;
+        let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+        let app = spawn_app(store.clone()).await;
+        let url = format!("{}/acme/events?scope=board&id={board}", app.base);
+
+        let mut live = EventStream::connect(&url, &token, None).await;
+        // Nothing old is replayed without a cursor.
+        assert!(live.next(Duration::from_millis(300)).await.is_none());
+        for title in ["One", "Two", "Three"] {
+            chronicle::cards::create_card(&store, &ana, todo, title).await.expect("card");
+        }
+        let mut seen = Vec::new();
+        for title in ["One", "Two", "Three"] {
+            let (id, data) = live.expect(title).await;
+            assert_eq!(data["event_type"], "card.created");
+            assert!(data["description"].as_str().unwrap_or_default().contains(title), "{data}");
+            assert_eq!(data["sequence"], id);
+            seen.push(id);
+        }
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order: {seen:?}");
+        drop(live);
+
+        // Missed while disconnected: exactly these come back, then the stream is live.
+        chronicle::cards::create_card(&store, &ana, todo, "Four").await.expect("card");
+        chronicle::cards::create_card(&store, &ana, todo, "Five").await.expect("card");
+        let mut again = EventStream::connect(&url, &token, Some(seen[2])).await;
+        let (four, d4) = again.expect("Four").await;
+        let (five, d5) = again.expect("Five").await;
+        assert!(d4["description"].as_str().unwrap_or_default().contains("Four"));
+        assert!(d5["description"].as_str().unwrap_or_default().contains("Five"));
+        assert!(four > seen[2] && five > four);
+        assert!(again.next(Duration::from_millis(300)).await.is_none(), "no duplicates");
+        chronicle::cards::create_card(&store, &ana, todo, "Six").await.expect("card");
+        let (six, _) = again.expect("Six").await;
+        assert!(six > five);
+
+        // ?since= does the same for clients that reconnect by themselves.
+        let mut since = EventStream::connect(&format!("{url}&since={five}"), &token, None).await;
+        assert_eq!(since.expect("Six").await.0, six);
+    }
+
+    async fn a_stream_shows_only_its_scope_and_its_team(store) {
+        let ana = team(&store, "Acme", "ana@example.com").await;
+        let zed = team(&store, "Zeta", "zed@example.com").await;
+        let (board, todo) = board_with_column(&store, &ana).await;
+        let (other_board, other_todo) = board_with_column(&store, &ana).await;
+        let (zboard, ztodo) = board_with_column(&store, &zed).await;
+        let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+        let app = spawn_app(store.clone()).await;
+
+        let mut stream = EventStream::connect(&format!("{}/acme/events?scope=board&id={board}", app.base), &token, None).await;
+        chronicle::cards::create_card(&store, &zed, ztodo, "Zeta secret").await.expect("zeta card");
+        chronicle::cards::create_card(&store, &ana, other_todo, "Other board").await.expect("other");
+        chronicle::cards::create_card(&store, &ana, todo, "This board").await.expect("this");
+        let (_, data) = stream.expect("this board's card").await;
+        assert!(data["description"].as_str().unwrap_or_default().contains("This board"), "{data}");
+        assert!(stream.next(Duration::from_millis(300)).await.is_none());
+
+        // Another team's stream and board are refused; so are the signed-out and bad input.
+        for (path, token, status) in [
+            (format!("/zeta/events"), token.as_str(), 404),
+            (format!("/acme/events?scope=board&id={zboard}"), token.as_str(), 404),
+            (format!("/acme/events?scope=board&id={other_board}"), "forged", 401),
+            (format!("/acme/events?scope=board"), token.as_str(), 422),
+            (format!("/acme/events?scope=galaxy"), token.as_str(), 422),
+            (format!("/acme/events?since=-1"), token.as_str(), 422),
+        ] {
+            let res = EventStream::open(&format!("{}{path}", app.base), token, None).await;
+            assert_eq!(res.status(), status, "{path}");
+        }
+        let res = EventStream::open(&format!("{}/acme/events", app.base), &token, Some(-5)).await;
+        assert_eq!(res.status(), 422);
+    }
+}
+
+/// Two server processes on one PostgreSQL database: an event recorded through node A
+/// reaches a stream connected to node B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_recorded_on_one_node_reaches_a_stream_on_another() {
+    let (store, db) = chronicle::testing::postgres().await;
+    let ana = team(&store, "Acme", "ana@example.com").await;
+    let (board, todo) = board_with_column(&store, &ana).await;
+    let token = sessions::start(&store, ana.user.id, None)
+        .await
+        .expect("session")
+        .token;
+
+    let a = Node::start(&db.url).await;
+    let b = Node::start(&db.url).await;
+    let mut stream = EventStream::connect(
+        &format!("{}/acme/events?scope=board&id={board}", b.base),
+        &token,
+        None,
+    )
+    .await;
+
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/create_card", a.base))
+        .header("origin", &a.base)
+        .header("cookie", format!("chronicle_session={token}"))
+        .form(&[
+            ("account", "acme"),
+            ("column_id", &todo.to_string()),
+            ("title", "Made on A"),
+        ])
+        .send()
+        .await
+        .expect("POST to node A");
+    assert_eq!(res.status(), 200);
+    let (_, data) = stream.expect("the card made on node A").await;
+    assert!(
+        data["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Made on A"),
+        "{data}"
+    );
+    assert_eq!(data["actor_name"], "Ana");
+}
+
+/// A `chronicle serve` process on a free port; killed when dropped.
+struct Node {
+    base: String,
+    child: std::process::Child,
+}
+
+impl Node {
+    async fn start(database_url: &str) -> Node {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start chronicle");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(res) = client.get(format!("{base}/healthz")).send().await {
+                if res.status() == 200 {
+                    return Node { base, child };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node on {base} did not become healthy");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
