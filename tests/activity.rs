@@ -138,3 +138,50 @@ chronicle::engine_tests! {
         assert_eq!(before, after);
     }
 }
+
+mod filters {
+    use chronicle::activity::{feed, FeedQuery, FeedScope};
+    use chronicle::testing::{join, team};
+
+    chronicle::engine_tests! {
+        async fn mine_team_my_items_and_replay_order(store) {
+            let ana = team(&store, "Acme", "ana@example.com").await;
+            let bob = join(&store, &ana, "bob@example.com", chronicle::accounts::Role::Member).await;
+            let project = chronicle::projects::create_project(&store, &ana, "Web").await.expect("project");
+            let board = chronicle::boards::create_board(&store, &ana, project.id, "Launch").await.expect("board");
+            let todo = chronicle::boards::board_view(&store, &ana, board.id).await.expect("view").columns[0].0.id;
+            let anas = chronicle::cards::create_card(&store, &ana, todo, "Ana's card").await.expect("card");
+            let bobs = chronicle::cards::create_card(&store, &bob, todo, "Bob's card").await.expect("card");
+            chronicle::comments::add_comment(&store, &bob, anas.id, "Nice").await.expect("comment");
+
+            let run = |q: FeedQuery| { let store = store.clone(); let acc = ana.account_id(); async move {
+                feed(&store, acc, &q).await.expect("feed").into_iter().map(|i| i.description).collect::<Vec<_>>()
+            }};
+            let mut mine = FeedQuery::new(FeedScope::Board(board.id));
+            mine.creator = Some(bob.user.id.0);
+            assert_eq!(run(mine).await, ["Bob commented on Ana's card", "Bob added Bob's card to To do"]);
+
+            let mut team_q = FeedQuery::new(FeedScope::Board(board.id));
+            team_q.exclude_creator = Some(bob.user.id.0);
+            assert!(run(team_q).await.iter().all(|d| !d.starts_with("Bob")));
+
+            // Ana follows her card (creator); Bob follows his and the one he commented on.
+            let mut followed = FeedQuery::new(FeedScope::Account);
+            followed.followed_by = Some(ana.user.id.0);
+            let ana_items = run(followed).await;
+            assert!(ana_items.iter().all(|d| d.contains("Ana's card")), "{ana_items:?}");
+            assert_eq!(ana_items.len(), 2);
+            let mut followed = FeedQuery::new(FeedScope::Account);
+            followed.followed_by = Some(bob.user.id.0);
+            assert_eq!(run(followed).await.len(), 3);
+            let _ = bobs;
+
+            // Replay order: oldest first after a cursor.
+            let mut all = FeedQuery::new(FeedScope::Board(board.id));
+            all.oldest_first = true;
+            all.after = Some(0);
+            let seqs: Vec<i64> = feed(&store, ana.account_id(), &all).await.expect("feed").iter().map(|i| i.sequence).collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        }
+    }
+}

@@ -64,6 +64,12 @@ pub struct FeedQuery {
     pub limit: u32,
     /// Oldest first (replaying after a cursor) instead of newest first (a feed page).
     pub oldest_first: bool,
+    /// Only what this person did (the "mine" filter).
+    pub creator: Option<Uuid>,
+    /// Not what this person did (the "team" filter: what the others did).
+    pub exclude_creator: Option<Uuid>,
+    /// Only items about cards this person follows (the "my items" filter).
+    pub followed_by: Option<Uuid>,
 }
 
 /// Most items one page of a feed returns.
@@ -80,6 +86,9 @@ impl FeedQuery {
             after: None,
             limit: 50,
             oldest_first: false,
+            creator: None,
+            exclude_creator: None,
+            followed_by: None,
         }
     }
 }
@@ -153,6 +162,21 @@ pub async fn feed(
             FeedScope::Creator(id) => {
                 q.push(" AND a.creator_id = ").push_bind(id);
             }
+        }
+        if let Some(me) = query.creator {
+            q.push(" AND a.creator_id = ").push_bind(me);
+        }
+        if let Some(me) = query.exclude_creator {
+            q.push(" AND (a.creator_id IS NULL OR a.creator_id <> ")
+                .push_bind(me)
+                .push(")");
+        }
+        if let Some(me) = query.followed_by {
+            q.push(" AND a.card_id IN (SELECT s.card_id FROM card_subscriptions s WHERE s.account_id = ")
+                .push_bind(account)
+                .push(" AND s.user_id = ")
+                .push_bind(me)
+                .push(")");
         }
         if !query.types.is_empty() {
             q.push(" AND a.event_type IN (");

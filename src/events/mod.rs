@@ -143,3 +143,8 @@ pub trait DomainEvent:
         }
     }
 }
+
+/// Whether `type_name` is a registered event type's wire name (`card.moved`).
+pub fn is_known_type(type_name: &str) -> bool {
+    registry::kind(type_name).is_some()
+}
