@@ -73,6 +73,11 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=ParamSegment("account") view=pages::TeamPage ssr=SsrMode::Async />
                     <Route
+                        path=(ParamSegment("account"), StaticSegment("activity"))
+                        view=pages::ActivityPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=(ParamSegment("account"), StaticSegment("members"))
                         view=pages::MembersPage
                         ssr=SsrMode::Async

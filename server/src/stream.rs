@@ -21,7 +21,7 @@ use chronicle::accounts::{members, Current};
 use chronicle::activity::{feed, latest_sequence, FeedQuery, FeedScope};
 use chronicle::identity::sessions;
 use chronicle::Store;
-use chronicle_app::api::activity::ActivityView;
+use chronicle_app::api::activity::{ActivityView, FeedFilter};
 use chronicle_app::error::AppError;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -39,6 +39,9 @@ pub struct StreamQuery {
     scope: Option<String>,
     id: Option<Uuid>,
     since: Option<i64>,
+    /// The feed's filters (who, types, from, to), as the feed page applies them.
+    #[serde(flatten)]
+    filter: FeedFilter,
 }
 
 fn refuse(err: AppError) -> Response {
@@ -90,6 +93,11 @@ pub async fn events(
     if let Err(e) = chronicle::activity::check_scope(&store, &current, scope).await {
         return refuse(e.into());
     }
+    // Checked once here, applied to every read below.
+    let mut template = FeedQuery::new(scope);
+    if let Err(e) = query.filter.apply(&mut template, current.user.id.0) {
+        return refuse(e);
+    }
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -116,7 +124,7 @@ pub async fn events(
     let follow = Follow {
         store,
         current,
-        scope,
+        template,
         cursor,
     };
     tokio::spawn(follow.run(commits, tx, stop));
@@ -137,7 +145,8 @@ pub async fn events(
 struct Follow {
     store: Store,
     current: Current,
-    scope: FeedScope,
+    /// Scope and filters of every read.
+    template: FeedQuery,
     cursor: i64,
 }
 
@@ -180,7 +189,7 @@ impl Follow {
     /// Sends every item after the cursor, oldest first; `Err` when the client is gone.
     async fn catch_up(&mut self, tx: &mpsc::Sender<Event>) -> Result<(), ()> {
         loop {
-            let mut query = FeedQuery::new(self.scope);
+            let mut query = self.template.clone();
             query.after = Some(self.cursor);
             query.oldest_first = true;
             query.limit = PAGE;

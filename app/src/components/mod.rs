@@ -1,7 +1,9 @@
 //! Pieces several pages share.
 
+mod feed;
 mod topbar;
 
+pub use feed::ActivityFeed;
 pub use topbar::TopBar;
 
 use leptos::prelude::*;

@@ -10,12 +10,13 @@ use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
 
 use super::team::account_param;
+use crate::api::activity::FeedScopeView;
 use crate::api::boards::{
     board, AddColumn, ArchiveColumnCards, BoardData, CardView, ColumnView, DeleteColumn,
     MoveColumn, RenameColumn,
 };
 use crate::api::cards::{CreateCard, MoveCard};
-use crate::components::ErrorMessage;
+use crate::components::{ActivityFeed, ErrorMessage};
 
 /// A card being pressed or dragged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +60,29 @@ pub fn BoardPage() -> impl IntoView {
     let move_column = ServerAction::<MoveColumn>::new();
     let delete_column = ServerAction::<DeleteColumn>::new();
     let archive_all = ServerAction::<ArchiveColumnCards>::new();
+    // Someone else changed the board: reload it — but not under the hands of a person
+    // typing in one of its fields; then after they leave the field.
+    let remote = RwSignal::new(0u32);
+    let deferred = RwSignal::new(false);
+    let on_item = Callback::new(move |item: crate::api::activity::ActivityView| {
+        let about_board = ["card.", "column.", "board."]
+            .iter()
+            .any(|p| item.event_type.starts_with(p));
+        if !about_board {
+            return;
+        }
+        if editing_on_board() {
+            deferred.set(true);
+        } else {
+            remote.update(|n| *n += 1);
+        }
+    });
+    let on_focus_out = move |_| {
+        if deferred.get_untracked() {
+            deferred.set(false);
+            remote.update(|n| *n += 1);
+        }
+    };
     let data = Resource::new(
         move || {
             (
@@ -72,6 +96,7 @@ pub fn BoardPage() -> impl IntoView {
                 move_column.version().get(),
                 delete_column.version().get(),
                 archive_all.version().get(),
+                remote.get(),
             )
         },
         |(account, board_id, ..)| async move {
@@ -105,22 +130,48 @@ pub fn BoardPage() -> impl IntoView {
         .next()
         .map(|e| e.to_string())
     };
+    let feed = move || {
+        board_id().map(|id| {
+            view! { <ActivityFeed account=account() scope=FeedScopeView::Board(id) on_item=on_item /> }
+        })
+    };
     view! {
         <section class="page board-page">
             <Show when=move || error().is_some()>
                 <p class="error" role="alert" data-testid="board-error">{error}</p>
             </Show>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || {
-                    data.get()
-                        .map(|r| match r {
-                            Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
-                            Ok(d) => board_view(d, actions).into_any(),
-                        })
-                }}
-            </Transition>
+            <div class="board-layout" on:focusout=on_focus_out>
+                <div class="board-main">
+                    <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                        {move || {
+                            data.get()
+                                .map(|r| match r {
+                                    Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
+                                    Ok(d) => board_view(d, actions).into_any(),
+                                })
+                        }}
+                    </Transition>
+                </div>
+                <aside class="board-feed">{feed}</aside>
+            </div>
         </section>
     }
+}
+
+/// Whether a text field, menu or button on the board has the keyboard focus.
+fn editing_on_board() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        document()
+            .active_element()
+            .map(|el| {
+                matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                    && el.closest(".board").ok().flatten().is_some()
+            })
+            .unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
 }
 
 #[derive(Clone, Copy)]

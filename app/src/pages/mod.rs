@@ -1,5 +1,6 @@
 //! Pages, one file each. A page renders on the server and hydrates in the browser.
 
+mod activity;
 mod board;
 mod card;
 mod home;
@@ -8,6 +9,7 @@ mod members;
 mod sign_in;
 mod team;
 
+pub use activity::ActivityPage;
 pub use board::BoardPage;
 pub use card::CardPage;
 pub use home::HomePage;

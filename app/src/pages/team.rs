@@ -49,6 +49,7 @@ pub fn TeamPage() -> impl IntoView {
                             Ok(d) => {
                                 let slug = d.team.slug.clone();
                                 let members = format!("/{slug}/members");
+                                let activity = format!("/{slug}/activity");
                                 let projects = d
                                     .projects
                                     .into_iter()
@@ -60,6 +61,8 @@ pub fn TeamPage() -> impl IntoView {
                                     <p class="muted">
                                         "You are " {d.team.role} " of this team · "
                                         <a href=members data-testid="members-link">"Members"</a>
+                                        " · "
+                                        <a href=activity data-testid="activity-link">"Activity"</a>
                                     </p>
                                     <h2>"Projects"</h2>
                                     <ul class="projects" data-testid="projects">{projects}</ul>
