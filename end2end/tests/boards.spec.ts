@@ -54,6 +54,13 @@ test("a board: add cards, drag one to another column, move one from the keyboard
   await page.getByRole("button", { name: "Comment", exact: true }).click();
   await expect(page.getByTestId("thread")).toContainText("Looking into it");
   await expect(page.getByTestId("subscribers")).not.toBeEmpty();
+
+  // Its author can edit it; the thread shows the new text.
+  await page.getByTestId("thread").getByText("Edit", { exact: true }).click();
+  await page.getByLabel("Edit comment").fill("Fixed on Safari too");
+  await page.getByRole("button", { name: "Save comment" }).click();
+  await expect(page.getByTestId("thread")).toContainText("Fixed on Safari too");
+  await expect(page.getByTestId("thread")).not.toContainText("Looking into it");
 });
 
 test("bad input on the board gets the server's message and changes nothing", async ({ page }) => {
@@ -62,7 +69,12 @@ test("bad input on the board gets the server's message and changes nothing", asy
   await page.getByRole("button", { name: "Create team" }).click();
   await page.getByLabel("New project").fill("P");
   await page.getByRole("button", { name: "Create project" }).click();
-  await page.getByLabel("New board in P").fill("B");
+  // Rename it; an empty name is refused with the server's message.
+  await page.locator('[data-project="P"]').getByText("Rename…").click();
+  await page.getByLabel("New name for P").fill("Q");
+  await page.getByRole("button", { name: "Rename project" }).click();
+  await expect(page.getByTestId("projects")).toContainText("Q");
+  await page.getByLabel("New board in Q").fill("B");
   await page.getByRole("button", { name: "Create board" }).click();
   await expect(page.getByTestId("board-name")).toHaveText("B");
   const todo = page.locator('[data-column="To do"]');

@@ -130,6 +130,7 @@ chronicle::engine_tests! {
             ("board", vec![("account", "acme"), ("board_id", &zb)]),
             ("board", vec![("account", zeta_slug), ("board_id", &zb)]),
             ("add_column", vec![("account", "acme"), ("board_id", &zb), ("name", "Mine")]),
+            ("rename_board", vec![("account", "acme"), ("board_id", &zb), ("name", "Mine")]),
             ("rename_column", vec![("account", "acme"), ("column_id", &zc), ("name", "Mine")]),
             ("move_column", vec![("account", "acme"), ("column_id", &zc), ("position", "1")]),
             ("delete_column", vec![("account", "acme"), ("column_id", &zc)]),

@@ -168,6 +168,14 @@ pub async fn board(account: String, board_id: Uuid) -> Result<BoardData, AppErro
     })
 }
 
+#[server(endpoint = "rename_board")]
+pub async fn rename_board(account: String, board_id: Uuid, name: String) -> Result<(), AppError> {
+    use super::ssr;
+    let current = ssr::current(&account).await?;
+    chronicle::boards::rename_board(&ssr::store()?, &current, board_id, &name).await?;
+    Ok(())
+}
+
 #[server(endpoint = "add_column")]
 pub async fn add_column(account: String, board_id: Uuid, name: String) -> Result<(), AppError> {
     use super::ssr;

@@ -13,7 +13,7 @@ use super::team::account_param;
 use crate::api::activity::FeedScopeView;
 use crate::api::boards::{
     board, AddColumn, ArchiveColumnCards, BoardData, CardView, ColumnView, DeleteColumn,
-    MoveColumn, RenameColumn,
+    MoveColumn, RenameBoard, RenameColumn,
 };
 use crate::api::cards::{CreateCard, MoveCard};
 use crate::components::{ActivityFeed, ErrorMessage};
@@ -60,6 +60,7 @@ pub fn BoardPage() -> impl IntoView {
     let move_column = ServerAction::<MoveColumn>::new();
     let delete_column = ServerAction::<DeleteColumn>::new();
     let archive_all = ServerAction::<ArchiveColumnCards>::new();
+    let rename_board = ServerAction::<RenameBoard>::new();
     // Someone else changed the board: reload it — but not under the hands of a person
     // typing in one of its fields; then after they leave the field.
     let remote = RwSignal::new(0u32);
@@ -96,6 +97,7 @@ pub fn BoardPage() -> impl IntoView {
                 move_column.version().get(),
                 delete_column.version().get(),
                 archive_all.version().get(),
+                rename_board.version().get(),
                 remote.get(),
             )
         },
@@ -114,6 +116,7 @@ pub fn BoardPage() -> impl IntoView {
         move_column,
         delete_column,
         archive_all,
+        rename_board,
     };
     let error = move || {
         [
@@ -124,6 +127,7 @@ pub fn BoardPage() -> impl IntoView {
             move_column.value().get().and_then(|r| r.err()),
             delete_column.value().get().and_then(|r| r.err()),
             archive_all.value().get().and_then(|r| r.err()),
+            rename_board.value().get().and_then(|r| r.err()),
         ]
         .into_iter()
         .flatten()
@@ -183,6 +187,7 @@ struct Actions {
     move_column: ServerAction<MoveColumn>,
     delete_column: ServerAction<DeleteColumn>,
     archive_all: ServerAction<ArchiveColumnCards>,
+    rename_board: ServerAction<RenameBoard>,
 }
 
 fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
@@ -238,11 +243,22 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
     let board_name = d.board.name.clone();
     let project_name = d.project.name.clone();
     let slug_for_columns = slug.clone();
+    let (rename_account, rename_id, current_name) =
+        (slug.clone(), board_id.to_string(), d.board.name.clone());
     view! {
         <p class="crumbs">
             <a href=project_href>{project_name}</a>
         </p>
         <h1 data-testid="board-name">{board_name}</h1>
+        <details class="board-menu">
+            <summary>"Rename board…"</summary>
+            <ActionForm action=actions.rename_board attr:class="inline">
+                <input type="hidden" name="account" value=rename_account />
+                <input type="hidden" name="board_id" value=rename_id />
+                <input type="text" name="name" required maxlength="80" value=current_name aria-label="Board name" />
+                <button type="submit">"Rename"</button>
+            </ActionForm>
+        </details>
         <div
             class="board"
             class:dragging=move || drag.with(|d| d.is_some_and(|d| d.active))

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::team::account_param;
 use crate::api::cards::{
-    card, AddComment, ArchiveCard, CardData, DeleteCard, DeleteComment, MoveCard, SetCardStatus,
-    SetSubscribed, ThreadEntry, UpdateCard,
+    card, AddComment, ArchiveCard, CardData, DeleteCard, DeleteComment, EditComment, MoveCard,
+    SetCardStatus, SetSubscribed, ThreadEntry, UpdateCard,
 };
 use crate::components::ErrorMessage;
 
@@ -29,6 +29,7 @@ pub fn CardPage() -> impl IntoView {
     let move_card = ServerAction::<MoveCard>::new();
     let comment = ServerAction::<AddComment>::new();
     let delete_comment = ServerAction::<DeleteComment>::new();
+    let edit_comment = ServerAction::<EditComment>::new();
     let subscribe = ServerAction::<SetSubscribed>::new();
     let archive = ServerAction::<ArchiveCard>::new();
     let delete = ServerAction::<DeleteCard>::new();
@@ -42,6 +43,7 @@ pub fn CardPage() -> impl IntoView {
                 move_card.version().get(),
                 comment.version().get(),
                 delete_comment.version().get(),
+                edit_comment.version().get(),
                 subscribe.version().get(),
             )
         },
@@ -59,6 +61,7 @@ pub fn CardPage() -> impl IntoView {
             move_card.value().get().and_then(|r| r.err()),
             comment.value().get().and_then(|r| r.err()),
             delete_comment.value().get().and_then(|r| r.err()),
+            edit_comment.value().get().and_then(|r| r.err()),
             subscribe.value().get().and_then(|r| r.err()),
             archive.value().get().and_then(|r| r.err()),
             delete.value().get().and_then(|r| r.err()),
@@ -82,6 +85,7 @@ pub fn CardPage() -> impl IntoView {
         move_card,
         comment,
         delete_comment,
+        edit_comment,
         subscribe,
         archive,
         delete,
@@ -113,6 +117,7 @@ struct Forms {
     move_card: ServerAction<MoveCard>,
     comment: ServerAction<AddComment>,
     delete_comment: ServerAction<DeleteComment>,
+    edit_comment: ServerAction<EditComment>,
     subscribe: ServerAction<SetSubscribed>,
     archive: ServerAction<ArchiveCard>,
     delete: ServerAction<DeleteCard>,
@@ -154,7 +159,16 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
     let thread = d
         .thread
         .iter()
-        .map(|m| thread_entry(m.clone(), &slug, d.me, d.can_moderate, f.delete_comment))
+        .map(|m| {
+            thread_entry(
+                m.clone(),
+                &slug,
+                d.me,
+                d.can_moderate,
+                f.delete_comment,
+                f.edit_comment,
+            )
+        })
         .collect_view();
     let followers = d
         .subscribers
@@ -255,8 +269,23 @@ fn thread_entry(
     me: Uuid,
     can_moderate: bool,
     delete: ServerAction<DeleteComment>,
+    edit: ServerAction<EditComment>,
 ) -> impl IntoView {
     let removable = !m.system && (m.author_id == Some(me) || can_moderate);
+    let editable = (!m.system && m.author_id == Some(me)).then(|| {
+        let (account, id, body) = (slug.to_owned(), m.id.to_string(), m.body.clone());
+        view! {
+            <details class="edit-comment">
+                <summary>"Edit"</summary>
+                <ActionForm action=edit attr:class="stack">
+                    <input type="hidden" name="account" value=account />
+                    <input type="hidden" name="comment_id" value=id />
+                    <textarea name="body" required rows="3" maxlength="10000" aria-label="Edit comment">{body}</textarea>
+                    <button type="submit">"Save comment"</button>
+                </ActionForm>
+            </details>
+        }
+    });
     let remove = removable.then(|| {
         let (account, id) = (slug.to_owned(), m.id.to_string());
         view! {
@@ -281,6 +310,7 @@ fn thread_entry(
                 <time datetime=stamp>{when}</time>
             </p>
             <p class="body">{m.body}</p>
+            {editable}
             {remove}
         </li>
     }

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::boards::{projects, ArchiveProject, CreateBoard, CreateProject, ProjectView};
+use crate::api::boards::{
+    projects, ArchiveProject, CreateBoard, CreateProject, ProjectView, RenameProject,
+};
 use crate::components::ErrorMessage;
 
 /// The `:account` segment of the URL.
@@ -18,12 +20,14 @@ pub fn TeamPage() -> impl IntoView {
     let create_project = ServerAction::<CreateProject>::new();
     let create_board = ServerAction::<CreateBoard>::new();
     let archive = ServerAction::<ArchiveProject>::new();
+    let rename = ServerAction::<RenameProject>::new();
     let data = Resource::new(
         move || {
             (
                 account(),
                 create_project.version().get(),
                 archive.version().get(),
+                rename.version().get(),
             )
         },
         |(account, ..)| projects(account),
@@ -33,6 +37,7 @@ pub fn TeamPage() -> impl IntoView {
             create_project.value().get().and_then(|r| r.err()),
             create_board.value().get().and_then(|r| r.err()),
             archive.value().get().and_then(|r| r.err()),
+            rename.value().get().and_then(|r| r.err()),
         ]
         .into_iter()
         .flatten()
@@ -53,7 +58,7 @@ pub fn TeamPage() -> impl IntoView {
                                 let projects = d
                                     .projects
                                     .into_iter()
-                                    .map(|p| project_view(p, &slug, create_board, archive))
+                                    .map(|p| project_view(p, &slug, create_board, archive, rename))
                                     .collect_view();
                                 let account_field = slug.clone();
                                 view! {
@@ -90,6 +95,7 @@ fn project_view(
     slug: &str,
     create_board: ServerAction<CreateBoard>,
     archive: ServerAction<ArchiveProject>,
+    rename: ServerAction<RenameProject>,
 ) -> impl IntoView {
     let boards = p
         .boards
@@ -105,8 +111,9 @@ fn project_view(
         })
         .collect_view();
     let active = (!p.archived).then(|| {
-        let (a1, a2) = (slug.to_owned(), slug.to_owned());
-        let (p1, p2) = (p.id.to_string(), p.id.to_string());
+        let (a1, a2, a3) = (slug.to_owned(), slug.to_owned(), slug.to_owned());
+        let (p1, p2, p3) = (p.id.to_string(), p.id.to_string(), p.id.to_string());
+        let (rename_label, current_name) = (format!("New name for {}", p.name), p.name.clone());
         let board_label = format!("New board in {}", p.name);
         let reason_label = format!("Why archive {}?", p.name);
         view! {
@@ -116,6 +123,15 @@ fn project_view(
                 <input type="text" name="name" required maxlength="80" placeholder="Board name" aria-label=board_label />
                 <button type="submit">"Create board"</button>
             </ActionForm>
+            <details class="archive-project">
+                <summary>"Rename…"</summary>
+                <ActionForm action=rename attr:class="inline">
+                    <input type="hidden" name="account" value=a3 />
+                    <input type="hidden" name="project_id" value=p3 />
+                    <input type="text" name="name" required maxlength="80" value=current_name aria-label=rename_label />
+                    <button type="submit">"Rename project"</button>
+                </ActionForm>
+            </details>
             <details class="archive-project">
                 <summary>"Archive…"</summary>
                 <ActionForm action=archive attr:class="inline">
