@@ -185,3 +185,46 @@ mod filters {
         }
     }
 }
+
+mod in_memory {
+    use chronicle::activity::{feed, FeedQuery, FeedScope};
+    use chronicle::testing::{join, team};
+
+    chronicle::engine_tests! {
+        // The live stream filters in memory what the database filters for pages: both
+        // must agree on every item, for every scope and filter.
+        async fn in_memory_matching_agrees_with_the_database(store) {
+            let ana = team(&store, "Acme", "ana@example.com").await;
+            let bob = join(&store, &ana, "bob@example.com", chronicle::accounts::Role::Member).await;
+            let p = chronicle::projects::create_project(&store, &ana, "Web").await.expect("project");
+            let b1 = chronicle::boards::create_board(&store, &ana, p.id, "One").await.expect("board");
+            let b2 = chronicle::boards::create_board(&store, &bob, p.id, "Two").await.expect("board");
+            let c1 = chronicle::boards::board_view(&store, &ana, b1.id).await.expect("view").columns[0].0.id;
+            let c2 = chronicle::boards::board_view(&store, &ana, b2.id).await.expect("view").columns[1].0.id;
+            let k1 = chronicle::cards::create_card(&store, &ana, c1, "K1").await.expect("card");
+            chronicle::cards::create_card(&store, &bob, c2, "K2").await.expect("card");
+            chronicle::cards::move_card(&store, &bob, k1.id, c1, 0).await.ok();
+            chronicle::comments::add_comment(&store, &bob, k1.id, "hi").await.expect("comment");
+
+            let all = feed(&store, ana.account_id(), &{ let mut q = FeedQuery::new(FeedScope::Account); q.limit = 200; q })
+                .await.expect("all");
+            let mut queries = Vec::new();
+            for scope in [FeedScope::Account, FeedScope::Project(p.id), FeedScope::Board(b1.id),
+                          FeedScope::Board(b2.id), FeedScope::Card(k1.id), FeedScope::Creator(bob.user.id.0)] {
+                queries.push(FeedQuery::new(scope));
+                let mut q = FeedQuery::new(scope); q.creator = Some(ana.user.id.0); queries.push(q);
+                let mut q = FeedQuery::new(scope); q.exclude_creator = Some(ana.user.id.0); queries.push(q);
+                let mut q = FeedQuery::new(scope); q.types = vec!["card.created".into(), "comment.added".into()]; queries.push(q);
+            }
+            for mut q in queries {
+                q.limit = 200;
+                let from_db: Vec<i64> = feed(&store, ana.account_id(), &q).await.expect("feed").iter().map(|i| i.sequence).collect();
+                let in_memory: Vec<i64> = all.iter().filter(|i| q.matches(i) == Some(true)).map(|i| i.sequence).collect();
+                assert_eq!(from_db, in_memory, "{:?}", q.scope);
+            }
+            let mut mine = FeedQuery::new(FeedScope::Account);
+            mine.followed_by = Some(ana.user.id.0);
+            assert_eq!(mine.matches(&all[0]), None, "my items needs the database");
+        }
+    }
+}

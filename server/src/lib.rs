@@ -32,6 +32,8 @@ pub struct AppState {
     /// Set to `true` when the server shuts down: live streams end so the graceful
     /// shutdown does not wait for them forever.
     pub stop_streams: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// Shares each commit's new activity with every live stream of this process.
+    pub hub: stream::Hub,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
         };
         AppState {
             leptos,
+            hub: stream::Hub::new(store.clone()),
             store,
             site,
             stop_streams: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
@@ -93,6 +96,7 @@ pub async fn serve(
     let stop_streams = state.stop_streams.clone();
     // Every node hears every node's commits (PostgreSQL); SQLite needs no relay.
     let relay = state.store.relay_cluster_commits();
+    let hub = tokio::spawn(state.hub.clone().run(state.stop_streams.subscribe()));
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -105,5 +109,6 @@ pub async fn serve(
     if let Some(relay) = relay {
         relay.abort();
     }
+    hub.abort();
     served
 }

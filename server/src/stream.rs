@@ -4,12 +4,19 @@
 //! Each message is `event: activity`, `id: <sequence>`, `data: <ActivityView JSON>`. On
 //! connect the stream replays every item after `Last-Event-ID` (the browser's own
 //! reconnect) or `?since=` (a client that reconnects by itself), then follows commits
-//! live. It subscribes to commits *before* replaying and always reads from the database
-//! after its cursor, so nothing falls in between and nothing is sent twice. Commits made
-//! on other nodes arrive through PostgreSQL `LISTEN` (see `Store::relay_cluster_commits`).
-//! Keep-alive comments every 15 s; the stream ends when the server shuts down.
+//! live. Keep-alive comments every 15 s; streams end when the server shuts down.
+//!
+//! Fan-out: one [`Hub`] per process reads each commit's new activity rows once, renders
+//! each item's JSON once, and broadcasts the batch; every stream filters batches in
+//! memory ([`FeedQuery::matches`]). A stream subscribes to the hub *before* it replays
+//! from the database, and each batch says which sequences it covers (`from`, `to`], so a
+//! stream that sees a hole between its cursor and a batch — it lagged, or the hub did —
+//! reads the hole from the database: no gap, and no duplicate (nothing at or below the
+//! cursor is sent). Commits made on other nodes reach the hub through PostgreSQL
+//! `LISTEN` (see `Store::relay_cluster_commits`).
 
-use std::convert::Infallible;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -17,22 +24,158 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chronicle::accounts::{members, Current};
-use chronicle::activity::{feed, latest_sequence, FeedQuery, FeedScope};
+use chronicle::accounts::{members, AccountId, Current};
+use chronicle::activity::{feed, latest_sequence, ActivityItem, FeedQuery, FeedScope};
 use chronicle::identity::sessions;
+use chronicle::store::Committed;
 use chronicle::Store;
 use chronicle_app::api::activity::{ActivityView, FeedFilter};
 use chronicle_app::error::AppError;
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use crate::AppState;
 
-/// Items read per query while catching up.
-const PAGE: u32 = 200;
+/// Items read per query.
+const PAGE: u32 = 500;
 /// How often an idle stream sends a comment so proxies keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Batches a slow stream may fall behind before it reads from the database instead.
+const HUB_CAPACITY: usize = 256;
+
+/// One activity item, rendered once for every stream of its team.
+pub struct SharedItem {
+    pub item: ActivityItem,
+    pub json: Arc<str>,
+}
+
+/// The new activity of one commit (or of several, coalesced) in one team: every item
+/// with a sequence in (`from`, `to`], oldest first, all scopes.
+pub struct Batch {
+    pub account: AccountId,
+    pub from: i64,
+    pub to: i64,
+    pub items: Vec<SharedItem>,
+}
+
+/// Reads each commit's activity once per process and shares it with every stream.
+#[derive(Clone)]
+pub struct Hub {
+    store: Store,
+    batches: broadcast::Sender<Arc<Batch>>,
+}
+
+impl Hub {
+    pub fn new(store: Store) -> Hub {
+        Hub {
+            store,
+            batches: broadcast::channel(HUB_CAPACITY).0,
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
+        self.batches.subscribe()
+    }
+
+    /// Follows the store's commit announcements until `stop`.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut commits = self.store.subscribe();
+        // Per team: the last sequence read, and its slug (for links in items).
+        let mut read_up_to: HashMap<AccountId, i64> = HashMap::new();
+        let mut slugs: HashMap<AccountId, String> = HashMap::new();
+        loop {
+            let first = tokio::select! {
+                _ = stop.changed() => return,
+                msg = commits.recv() => msg,
+            };
+            // Coalesce whatever else is already waiting: one read per team.
+            let mut newest: HashMap<AccountId, i64> = HashMap::new();
+            let mut note = |msg: Result<Committed, broadcast::error::RecvError>| match msg {
+                Ok(c) => {
+                    let n = newest.entry(c.account).or_insert(c.last_sequence);
+                    *n = (*n).max(c.last_sequence);
+                    true
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Positions are unknown now; streams will see holes and read them.
+                    read_up_to.clear();
+                    true
+                }
+                Err(broadcast::error::RecvError::Closed) => false,
+            };
+            if !note(first) {
+                return;
+            }
+            while let Ok(c) = commits.try_recv() {
+                note(Ok(c));
+            }
+            for (account, last) in newest {
+                // Nobody listening: just remember where the team is.
+                if self.batches.receiver_count() == 0 {
+                    read_up_to.insert(account, last);
+                    continue;
+                }
+                // Unknown position: start just below this commit; streams that need
+                // anything older see the hole and read it themselves.
+                let from = read_up_to.get(&account).copied().unwrap_or(last - 1);
+                if last <= from {
+                    continue; // announced twice (in-process and through LISTEN)
+                }
+                let slug = match slugs.get(&account) {
+                    Some(s) => s.clone(),
+                    None => match chronicle::accounts::slug_of(&self.store, account).await {
+                        Ok(s) => {
+                            slugs.insert(account, s.clone());
+                            s
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "live timeline: unknown team");
+                            continue;
+                        }
+                    },
+                };
+                let mut query = FeedQuery::new(FeedScope::Account);
+                query.after = Some(from);
+                query.oldest_first = true;
+                query.limit = PAGE;
+                let items = match feed(&self.store, account, &query).await {
+                    Ok(items) => items,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live timeline: reading new activity failed");
+                        read_up_to.remove(&account);
+                        continue;
+                    }
+                };
+                let to = if items.len() as u32 == PAGE {
+                    items.last().map_or(last, |i| i.sequence)
+                } else {
+                    last.max(items.last().map_or(last, |i| i.sequence))
+                };
+                read_up_to.insert(account, to);
+                let items = items
+                    .into_iter()
+                    .filter_map(|item| render(item, &slug))
+                    .collect();
+                let _ = self.batches.send(Arc::new(Batch {
+                    account,
+                    from,
+                    to,
+                    items,
+                }));
+            }
+        }
+    }
+}
+
+fn render(item: ActivityItem, slug: &str) -> Option<SharedItem> {
+    let view = ActivityView::from_item(item.clone(), slug);
+    let json = serde_json::to_string(&view).ok()?;
+    Some(SharedItem {
+        item,
+        json: json.into(),
+    })
+}
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
@@ -93,7 +236,6 @@ pub async fn events(
     if let Err(e) = chronicle::activity::check_scope(&store, &current, scope).await {
         return refuse(e.into());
     }
-    // Checked once here, applied to every read below.
     let mut template = FeedQuery::new(scope);
     if let Err(e) = query.filter.apply(&mut template, current.user.id.0) {
         return refuse(e);
@@ -102,6 +244,8 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().parse::<i64>());
+    // Subscribe before the first read, so a commit between the two is not missed.
+    let batches = state.hub.subscribe();
     let cursor = match (last_event_id, query.since) {
         (Some(Ok(id)), _) => id,
         (Some(Err(_)), _) => {
@@ -116,20 +260,23 @@ pub async fn events(
     if cursor < 0 {
         return refuse(AppError::invalid("since", "a sequence number is 0 or more"));
     }
-
-    // Subscribe before the first read, so a commit between the two is not missed.
-    let commits = store.subscribe();
-    let (tx, rx) = mpsc::channel::<Event>(64);
-    let stop = state.stop_streams.subscribe();
-    let follow = Follow {
+    let mut follow = Follow {
         store,
-        current,
+        account: current.account_id(),
+        slug: current.account.slug.clone(),
         template,
         cursor,
+        queue: VecDeque::new(),
+        batches,
+        stop: state.stop_streams.subscribe(),
     };
-    tokio::spawn(follow.run(commits, tx, stop));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    if follow.read_after_cursor().await.is_err() {
+        return refuse(AppError::Internal);
+    }
+    let stream = futures_util::stream::unfold(follow, |mut f| async move {
+        f.next()
+            .await
+            .map(|e| (Ok::<_, std::convert::Infallible>(e), f))
     });
     let mut res = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
@@ -141,75 +288,85 @@ pub async fn events(
     res
 }
 
-/// One subscriber's position in its team's log.
+/// One stream's position in its team's log, and what it has yet to send.
 struct Follow {
     store: Store,
-    current: Current,
-    /// Scope and filters of every read.
+    account: AccountId,
+    slug: String,
+    /// Scope and filters.
     template: FeedQuery,
+    /// Everything up to here has been sent or does not belong in this stream.
     cursor: i64,
+    queue: VecDeque<Event>,
+    batches: broadcast::Receiver<Arc<Batch>>,
+    stop: watch::Receiver<bool>,
+}
+
+fn event(sequence: i64, json: &str) -> Event {
+    Event::default()
+        .event("activity")
+        .id(sequence.to_string())
+        .data(json)
 }
 
 impl Follow {
-    async fn run(
-        mut self,
-        mut commits: broadcast::Receiver<chronicle::store::Committed>,
-        tx: mpsc::Sender<Event>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        let account = self.current.account_id();
-        if self.catch_up(&tx).await.is_err() {
-            return;
-        }
+    /// The next message; `None` ends the stream (shutdown, or a database failure).
+    async fn next(&mut self) -> Option<Event> {
         loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = tx.closed() => return,
-                msg = commits.recv() => match msg {
-                    Ok(c) if c.account == account && c.last_sequence > self.cursor => {
-                        if self.catch_up(&tx).await.is_err() {
-                            return;
+            if let Some(e) = self.queue.pop_front() {
+                return Some(e);
+            }
+            let msg = tokio::select! {
+                _ = self.stop.changed() => return None,
+                msg = self.batches.recv() => msg,
+            };
+            match msg {
+                Ok(batch) if batch.account == self.account && batch.to > self.cursor => {
+                    let decidable = batch.from <= self.cursor
+                        && batch
+                            .items
+                            .first()
+                            .is_none_or(|i| self.template.matches(&i.item).is_some());
+                    if decidable {
+                        for shared in &batch.items {
+                            if shared.item.sequence > self.cursor
+                                && self.template.matches(&shared.item) == Some(true)
+                            {
+                                self.queue
+                                    .push_back(event(shared.item.sequence, &shared.json));
+                            }
                         }
-                        // Commits whose events this scope does not show move it on too.
-                        self.cursor = self.cursor.max(c.last_sequence);
+                    } else {
+                        // A hole before this batch, or a filter only the database knows.
+                        self.read_after_cursor().await.ok()?;
                     }
-                    Ok(_) => {}
-                    // Missed announcements cost nothing: the read starts at the cursor.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if self.catch_up(&tx).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
+                    self.cursor = self.cursor.max(batch.to);
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.read_after_cursor().await.ok()?
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
 
-    /// Sends every item after the cursor, oldest first; `Err` when the client is gone.
-    async fn catch_up(&mut self, tx: &mpsc::Sender<Event>) -> Result<(), ()> {
+    /// Queues every matching item after the cursor, oldest first, from the database.
+    async fn read_after_cursor(&mut self) -> Result<(), ()> {
         loop {
             let mut query = self.template.clone();
             query.after = Some(self.cursor);
             query.oldest_first = true;
             query.limit = PAGE;
-            let items = match feed(&self.store, self.current.account_id(), &query).await {
-                Ok(items) => items,
-                Err(e) => {
-                    tracing::warn!(error = %e, "event stream read failed; ending the stream");
-                    return Err(());
-                }
-            };
+            let items = feed(&self.store, self.account, &query).await.map_err(|e| {
+                tracing::warn!(error = %e, "event stream read failed; ending the stream");
+            })?;
             let full = items.len() as u32 == PAGE;
             for item in items {
                 let sequence = item.sequence;
-                let view = ActivityView::from_item(item, &self.current.account.slug);
-                let event = Event::default()
-                    .event("activity")
-                    .id(sequence.to_string())
-                    .json_data(&view)
-                    .map_err(|_| ())?;
-                tx.send(event).await.map_err(|_| ())?;
+                let view = ActivityView::from_item(item, &self.slug);
+                let json = serde_json::to_string(&view).map_err(|_| ())?;
+                self.queue.push_back(event(sequence, &json));
                 self.cursor = sequence;
             }
             if !full {

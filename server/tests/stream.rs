@@ -168,6 +168,48 @@ chronicle::engine_tests! {
     }
 }
 
+mod fan_out {
+    use super::*;
+
+    chronicle::engine_tests! {
+        async fn concurrent_writers_reach_every_stream_once_and_in_order(store) {
+            let ana = team(&store, "Acme", "ana@example.com").await;
+            let (board, todo) = board_with_column(&store, &ana).await;
+            let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+            let app = spawn_app(store.clone()).await;
+            let base = format!("{}/acme/events", app.base);
+            let mut streams = vec![
+                EventStream::connect(&format!("{base}?scope=account"), &token, None).await,
+                EventStream::connect(&format!("{base}?scope=board&id={board}"), &token, None).await,
+                EventStream::connect(&format!("{base}?scope=board&id={board}&types=card.created"), &token, None).await,
+                // Only the database knows what Ana follows: the stream reads instead of filtering.
+                EventStream::connect(&format!("{base}?who=my_items"), &token, None).await,
+            ];
+            let writers: Vec<_> = (0..4).map(|w| {
+                let (store, ana) = (store.clone(), ana.clone());
+                tokio::spawn(async move {
+                    for i in 0..10 {
+                        chronicle::cards::create_card(&store, &ana, todo, &format!("w{w}-{i}")).await.expect("card");
+                    }
+                })
+            }).collect();
+            for w in writers {
+                w.await.expect("writer");
+            }
+            for (n, stream) in streams.iter_mut().enumerate() {
+                let mut seqs = Vec::new();
+                for _ in 0..40 {
+                    let (id, data) = stream.expect("a card").await;
+                    assert_eq!(data["event_type"], "card.created", "stream {n}");
+                    seqs.push(id);
+                }
+                assert!(seqs.windows(2).all(|w| w[0] < w[1]), "stream {n} out of order: {seqs:?}");
+                assert!(stream.next(Duration::from_millis(300)).await.is_none(), "stream {n}: a duplicate");
+            }
+        }
+    }
+}
+
 /// Two server processes on one PostgreSQL database: an event recorded through node A
 /// reaches a stream connected to node B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

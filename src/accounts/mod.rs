@@ -158,3 +158,14 @@ pub(crate) fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
     let micros = t.microsecond();
     t.replace_microsecond(micros).unwrap_or(t)
 }
+
+/// The URL slug of an account (slugs never change once given).
+pub async fn slug_of(store: &Store, account: AccountId) -> Result<String> {
+    let slug: Option<String> = on_pool!(store, |p| sqlx::query_scalar(
+        "SELECT slug FROM accounts WHERE id = $1"
+    )
+    .bind(account)
+    .fetch_optional(p)
+    .await?);
+    slug.ok_or(Error::NotFound("account"))
+}

@@ -72,6 +72,32 @@ pub struct FeedQuery {
     pub followed_by: Option<Uuid>,
 }
 
+impl FeedQuery {
+    /// Whether `item` belongs in this feed, decided in memory (how a live stream filters
+    /// items read once for all its subscribers). `None` when it cannot be decided
+    /// without the database (the "my items" filter); the stream then reads instead.
+    pub fn matches(&self, item: &ActivityItem) -> Option<bool> {
+        if self.followed_by.is_some() {
+            return None;
+        }
+        let in_scope = match self.scope {
+            FeedScope::Account => true,
+            FeedScope::Project(id) => item.scope.project == Some(id),
+            FeedScope::Board(id) => item.scope.board == Some(id),
+            FeedScope::Card(id) => item.scope.card == Some(id),
+            FeedScope::Creator(id) => item.actor_id == Some(id),
+        };
+        let by_creator = self.creator.is_none_or(|me| item.actor_id == Some(me));
+        let not_excluded = self
+            .exclude_creator
+            .is_none_or(|me| item.actor_id != Some(me));
+        let of_type = self.types.is_empty() || self.types.contains(&item.event_type);
+        let after_since = self.since.is_none_or(|t| item.created_at >= t);
+        let before_until = self.until.is_none_or(|t| item.created_at < t);
+        Some(in_scope && by_creator && not_excluded && of_type && after_since && before_until)
+    }
+}
+
 /// Most items one page of a feed returns.
 pub const MAX_FEED_LIMIT: u32 = 200;
 

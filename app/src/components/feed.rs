@@ -389,3 +389,74 @@ mod live {
         set_timeout(move || open(live), delay);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(seq: i64, actor: u128, kind: &str, ms: i64) -> ActivityView {
+        ActivityView {
+            sequence: seq,
+            event_type: kind.to_owned(),
+            actor_id: Some(uuid::Uuid::from_u128(actor)),
+            actor_name: if actor == 1 {
+                "Ana".into()
+            } else {
+                "Bob".into()
+            },
+            description: format!("#{seq}"),
+            icon: String::new(),
+            board_id: None,
+            card_id: None,
+            href: None,
+            created_at: String::new(),
+            created_ms: ms,
+        }
+    }
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = 10_000_000_000;
+        assert_eq!(relative(now - 5_000, now), "just now");
+        assert_eq!(relative(now - 5 * 60_000, now), "5 min ago");
+        assert_eq!(relative(now - 3 * 3_600_000, now), "3 h ago");
+        assert_eq!(relative(now - 30 * 3_600_000, now), "yesterday");
+        assert_eq!(relative(now - 3 * 86_400_000, now), "3 days ago");
+        assert_eq!(
+            relative(now + 60_000, now),
+            "just now",
+            "a clock ahead is not the future"
+        );
+    }
+
+    #[test]
+    fn consecutive_similar_events_by_one_person_are_grouped() {
+        let min = 60_000;
+        let items = vec![
+            item(6, 1, "card.moved", 60 * min),
+            item(5, 1, "card.moved", 59 * min),
+            item(4, 1, "card.moved", 58 * min),
+            item(3, 2, "card.moved", 57 * min),
+            item(2, 1, "card.moved", 56 * min),
+            item(1, 1, "card.moved", 10 * min),
+        ];
+        let groups = group(&items);
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(
+            sizes,
+            [3, 1, 1, 1],
+            "another person or a long pause breaks a group"
+        );
+        assert_eq!(group_summary(&groups[0]), "Ana moved 3 cards");
+        let mixed = vec![
+            item(2, 1, "comment.added", 0),
+            item(1, 1, "project.created", 0),
+        ];
+        assert_eq!(group(&mixed).len(), 2);
+        let other = vec![
+            item(2, 1, "board.updated", 0),
+            item(1, 1, "board.updated", 0),
+        ];
+        assert_eq!(group_summary(&group(&other)[0]), "Ana made 2 changes");
+    }
+}

@@ -31,13 +31,10 @@ struct Drag {
 /// Moves `card` to `position` (clamped) in `to` within `columns`; returns the position
 /// it landed at, or `None` if nothing changed.
 fn apply_move(columns: &mut [ColumnView], card: Uuid, to: Uuid, position: usize) -> Option<usize> {
-    let Some((from_index, from_pos)) = columns
+    let (from_index, from_pos) = columns
         .iter()
         .enumerate()
-        .find_map(|(i, c)| c.cards.iter().position(|k| k.id == card).map(|p| (i, p)))
-    else {
-        return None;
-    };
+        .find_map(|(i, c)| c.cards.iter().position(|k| k.id == card).map(|p| (i, p)))?;
     let to_index = columns.iter().position(|c| c.id == to)?;
     let moving = columns[from_index].cards.remove(from_pos);
     let landed = position.min(columns[to_index].cards.len());
@@ -517,5 +514,61 @@ fn card_view(
                 {options}
             </select>
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(columns: &[(&str, &[u128])]) -> Vec<ColumnView> {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, cards))| ColumnView {
+                id: Uuid::from_u128(1000 + i as u128),
+                name: (*name).to_owned(),
+                cards: cards
+                    .iter()
+                    .map(|c| CardView {
+                        id: Uuid::from_u128(*c),
+                        title: c.to_string(),
+                        status: "open".into(),
+                        assignee_name: None,
+                        due_date: None,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn layout(columns: &[ColumnView]) -> Vec<Vec<u128>> {
+        columns
+            .iter()
+            .map(|c| c.cards.iter().map(|k| k.id.as_u128()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn an_optimistic_move_lands_where_the_server_will_put_it() {
+        let mut cols = board(&[("To do", &[1, 2, 3]), ("Doing", &[])]);
+        let doing = cols[1].id;
+        assert_eq!(apply_move(&mut cols, Uuid::from_u128(2), doing, 0), Some(0));
+        assert_eq!(layout(&cols), vec![vec![1, 3], vec![2]]);
+        // Past the end is clamped, as the server clamps.
+        assert_eq!(
+            apply_move(&mut cols, Uuid::from_u128(1), doing, usize::MAX),
+            Some(1)
+        );
+        assert_eq!(layout(&cols), vec![vec![3], vec![2, 1]]);
+        // Within a column; the same place is no move at all.
+        assert_eq!(apply_move(&mut cols, Uuid::from_u128(1), doing, 0), Some(0));
+        assert_eq!(apply_move(&mut cols, Uuid::from_u128(1), doing, 0), None);
+        assert_eq!(
+            apply_move(&mut cols, Uuid::from_u128(99), doing, 0),
+            None,
+            "unknown card"
+        );
+        assert_eq!(layout(&cols), vec![vec![3], vec![1, 2]]);
     }
 }
