@@ -108,6 +108,24 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 1000)]
         samples: usize,
     },
+    /// P3: live streams — commit → client latency, deliveries/s, memory per stream.
+    Stream {
+        /// Subscriber counts, one round each.
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+        subscribers: Vec<usize>,
+        /// Events recorded per round.
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+        /// Events per second.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// The peer's stream, http://HOST:PORT/PATH (see bench/peers/better-sse).
+        #[arg(long)]
+        peer: Option<String>,
+        /// The peer's process id, for its memory.
+        #[arg(long)]
+        peer_pid: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! loop. `main.rs` is only the command line; tests start the same server on a random
 //! port through [`serve`].
 
+pub mod bench_stream;
 pub mod config;
 pub mod csrf;
 mod health;

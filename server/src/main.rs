@@ -93,6 +93,50 @@ async fn main() -> anyhow::Result<()> {
             maintenance::replay_activity(&store, account.as_deref()).await?;
             store.close().await;
         }
+        Command::Bench {
+            which:
+                BenchKind::Stream {
+                    subscribers,
+                    events,
+                    rate,
+                    peer,
+                    peer_pid,
+                },
+        } => {
+            let peer = peer.zip(peer_pid);
+            let rounds = chronicle_server::bench_stream::run(
+                &cli.database_url,
+                &subscribers,
+                events,
+                rate,
+                peer,
+            )
+            .await?;
+            let ours: Vec<_> = rounds.iter().filter(|r| r.target == "chronicle").collect();
+            for r in &rounds {
+                let peer_of = ours.iter().find(|o| o.subscribers == r.subscribers);
+                let ratio = match (r.target.as_str(), peer_of) {
+                    ("chronicle", _) | (_, None) => String::new(),
+                    (_, Some(o)) => format!(
+                        " | chronicle / peer: p99 latency {:.2}x (below 1: faster), deliveries/s {:.2}x",
+                        o.p99_ms / r.p99_ms,
+                        o.deliveries_per_s / r.deliveries_per_s
+                    ),
+                };
+                println!(
+                    "P3 {:>10} {:>5} streams: p50 {:.1} ms p99 {:.1} ms, {:.0} deliveries/s, {} missing, {} per stream{}",
+                    r.target,
+                    r.subscribers,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.deliveries_per_s,
+                    r.missing,
+                    r.kb_per_stream.map_or("?".into(), |k| format!("{k:.1} KB")),
+                    ratio
+                );
+            }
+            println!("{}", serde_json::to_string(&rounds)?);
+        }
         Command::Bench { which } => {
             let store = Store::open(&cli.database_url).await?;
             match which {
@@ -120,6 +164,8 @@ async fn main() -> anyhow::Result<()> {
                     );
                     println!("{}", serde_json::to_string(&r)?);
                 }
+                // Matched above: it starts a server of its own instead.
+                BenchKind::Stream { .. } => {}
             }
             store.close().await;
         }
