@@ -4,7 +4,7 @@
 //! Each message is `event: activity`, `id: <sequence>`, `data: <ActivityView JSON>`. On
 //! connect the stream replays every item after `Last-Event-ID` (the browser's own
 //! reconnect) or `?since=` (a client that reconnects by itself), then follows commits
-//! live. Keep-alive comments every 15 s; streams end when the server shuts down.
+//! live. Keep-alive comments after 15 s of silence; streams end when the server shuts down.
 //!
 //! Fan-out: one [`Hub`] per process reads each commit's new activity rows once, renders
 //! each item's JSON once, and broadcasts the batch; every stream filters batches in
@@ -19,9 +19,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chronicle::accounts::{members, AccountId, Current};
@@ -44,10 +44,11 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Batches a slow stream may fall behind before it reads from the database instead.
 const HUB_CAPACITY: usize = 256;
 
-/// One activity item, rendered once for every stream of its team.
+/// One activity item, rendered once — as the complete SSE message — for every stream of
+/// its team: a stream sends it by cloning a reference-counted buffer.
 pub struct SharedItem {
     pub item: ActivityItem,
-    pub json: Arc<str>,
+    pub frame: Bytes,
 }
 
 /// The new activity of one commit (or of several, coalesced) in one team: every item
@@ -169,13 +170,23 @@ impl Hub {
 }
 
 fn render(item: ActivityItem, slug: &str) -> Option<SharedItem> {
-    let view = ActivityView::from_item(item.clone(), slug);
-    let json = serde_json::to_string(&view).ok()?;
-    Some(SharedItem {
-        item,
-        json: json.into(),
-    })
+    let frame = frame(&item, slug)?;
+    Some(SharedItem { item, frame })
 }
+
+/// `event: activity`, `id: <sequence>`, `data: <JSON on one line>`, blank line.
+fn frame(item: &ActivityItem, slug: &str) -> Option<Bytes> {
+    let view = ActivityView::from_item(item.clone(), slug);
+    // serde_json escapes newlines inside strings, so the data is one line.
+    let json = serde_json::to_string(&view).ok()?;
+    Some(Bytes::from(format!(
+        "event: activity\nid: {}\ndata: {json}\n\n",
+        item.sequence
+    )))
+}
+
+/// What an idle stream sends every [`KEEP_ALIVE`]: an SSE comment.
+const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
@@ -267,6 +278,7 @@ pub async fn events(
         template,
         cursor,
         queue: VecDeque::new(),
+        keep_alive_at: tokio::time::Instant::now() + KEEP_ALIVE,
         batches,
         stop: state.stop_streams.subscribe(),
     };
@@ -278,13 +290,16 @@ pub async fn events(
             .await
             .map(|e| (Ok::<_, std::convert::Infallible>(e), f))
     });
-    let mut res = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response();
-    // Tell proxies such as nginx not to buffer the stream.
-    res.headers_mut()
-        .insert("x-accel-buffering", "no".parse().expect("static header"));
+    let mut res = Response::new(Body::from_stream(stream));
     *res.status_mut() = StatusCode::OK;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tell proxies such as nginx not to buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     res
 }
 
@@ -297,27 +312,27 @@ struct Follow {
     template: FeedQuery,
     /// Everything up to here has been sent or does not belong in this stream.
     cursor: i64,
-    queue: VecDeque<Event>,
+    queue: VecDeque<Bytes>,
     batches: broadcast::Receiver<Arc<Batch>>,
     stop: watch::Receiver<bool>,
-}
-
-fn event(sequence: i64, json: &str) -> Event {
-    Event::default()
-        .event("activity")
-        .id(sequence.to_string())
-        .data(json)
+    /// When to send a keep-alive comment if nothing else has gone out by then.
+    keep_alive_at: tokio::time::Instant,
 }
 
 impl Follow {
-    /// The next message; `None` ends the stream (shutdown, or a database failure).
-    async fn next(&mut self) -> Option<Event> {
+    /// The next bytes to send; `None` ends the stream (shutdown, or a database failure).
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(e) = self.queue.pop_front() {
+                self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
                 return Some(e);
             }
             let msg = tokio::select! {
                 _ = self.stop.changed() => return None,
+                _ = tokio::time::sleep_until(self.keep_alive_at) => {
+                    self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
+                    return Some(Bytes::from_static(KEEP_ALIVE_FRAME));
+                }
                 msg = self.batches.recv() => msg,
             };
             match msg {
@@ -332,8 +347,7 @@ impl Follow {
                             if shared.item.sequence > self.cursor
                                 && self.template.matches(&shared.item) == Some(true)
                             {
-                                self.queue
-                                    .push_back(event(shared.item.sequence, &shared.json));
+                                self.queue.push_back(shared.frame.clone());
                             }
                         }
                     } else {
@@ -363,11 +377,8 @@ impl Follow {
             })?;
             let full = items.len() as u32 == PAGE;
             for item in items {
-                let sequence = item.sequence;
-                let view = ActivityView::from_item(item, &self.slug);
-                let json = serde_json::to_string(&view).map_err(|_| ())?;
-                self.queue.push_back(event(sequence, &json));
-                self.cursor = sequence;
+                self.queue.push_back(frame(&item, &self.slug).ok_or(())?);
+                self.cursor = item.sequence;
             }
             if !full {
                 return Ok(());
