@@ -179,7 +179,7 @@ chronicle::engine_tests! {
         assert!(stale.is_empty(), "listed but not registered: {stale:?}");
 
         // Pages: every route with a team in it refuses Zeta; every other route is public.
-        let routes = leptos_axum::generate_route_list(chronicle_app::App);
+        let routes = chronicle_server::routes();
         for route in routes.iter().map(|r| r.path().to_owned()) {
             // axum 0.8 writes parameters as `{account}`.
             let with = |slug: &str, t: &Things| {

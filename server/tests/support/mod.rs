@@ -19,17 +19,35 @@ pub async fn spawn_app(store: Store) -> TestServer {
     spawn_app_with(store, |_| {}).await
 }
 
+/// Every test's server runs on this one runtime, as a real server process runs on one;
+/// the tests' own runtimes only drive their clients.
+fn server_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime")
+    })
+}
+
 /// Starts a server after `configure` adjusted its state (e.g. the dev mailbox).
 pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut AppState)) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    std_listener.set_nonblocking(true).expect("non-blocking");
+    let addr = std_listener.local_addr().expect("addr");
     let leptos = config::leptos_options(Some(addr)).expect("leptos options");
     let mut state = AppState::new(leptos, store.clone());
     configure(&mut state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    server_runtime().spawn(async move {
+        let listener = TcpListener::from_std(std_listener).expect("listener");
+        serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
     TestServer {
         base: format!("http://{addr}"),
         store,
