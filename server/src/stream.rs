@@ -37,8 +37,8 @@ use uuid::Uuid;
 
 use crate::AppState;
 
-/// Items read per query.
-const PAGE: u32 = 500;
+/// Items read per query: the most one feed query returns.
+const PAGE: u32 = chronicle::activity::MAX_FEED_LIMIT;
 /// How often an idle stream sends a comment so proxies keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Batches a slow stream may fall behind before it reads from the database instead.
@@ -136,23 +136,34 @@ impl Hub {
                         }
                     },
                 };
-                let mut query = FeedQuery::new(FeedScope::Account);
-                query.after = Some(from);
-                query.oldest_first = true;
-                query.limit = PAGE;
-                let items = match feed(&self.store, account, &query).await {
-                    Ok(items) => items,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "live timeline: reading new activity failed");
-                        read_up_to.remove(&account);
-                        continue;
+                // Every item after `from`, page by page (a bulk change can exceed one).
+                let mut items: Vec<ActivityItem> = Vec::new();
+                let mut failed = false;
+                loop {
+                    let mut query = FeedQuery::new(FeedScope::Account);
+                    query.after = Some(items.last().map_or(from, |i| i.sequence));
+                    query.oldest_first = true;
+                    query.limit = PAGE;
+                    match feed(&self.store, account, &query).await {
+                        Ok(page) => {
+                            let full = page.len() as u32 == PAGE;
+                            items.extend(page);
+                            if !full {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "live timeline: reading new activity failed");
+                            failed = true;
+                            break;
+                        }
                     }
-                };
-                let to = if items.len() as u32 == PAGE {
-                    items.last().map_or(last, |i| i.sequence)
-                } else {
-                    last.max(items.last().map_or(last, |i| i.sequence))
-                };
+                }
+                if failed {
+                    read_up_to.remove(&account);
+                    continue;
+                }
+                let to = last.max(items.last().map_or(last, |i| i.sequence));
                 read_up_to.insert(account, to);
                 let items = items
                     .into_iter()

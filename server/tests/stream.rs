@@ -294,3 +294,37 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+mod bulk {
+    use super::*;
+
+    chronicle::engine_tests! {
+        async fn a_change_of_more_than_a_page_reaches_streams_whole(store) {
+            let ana = team(&store, "Acme", "ana@example.com").await;
+            let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+            let app = spawn_app(store.clone()).await;
+            let url = format!("{}/acme/events", app.base);
+            let mut live = EventStream::connect(&url, &token, None).await;
+            // 250 events in one transaction: more than one read of the feed returns.
+            let mut tx = store.begin_for(ana.account_id()).await.expect("begin");
+            let card = chronicle::testing::card_ref("Bulk");
+            for _ in 0..250 {
+                chronicle::events::record(&mut tx, ana.account_id(), &ana.actor(),
+                    &chronicle::testing::card_moved(&card), chronicle::events::RecordOptions::default())
+                    .await.expect("record");
+            }
+            tx.commit().await.expect("commit");
+            let mut seqs = Vec::new();
+            for _ in 0..250 {
+                seqs.push(live.expect("a moved card").await.0);
+            }
+            assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gap-free and in order");
+            assert!(live.next(Duration::from_millis(300)).await.is_none());
+            // A reconnect from before the bulk change replays all of it, too.
+            let mut again = EventStream::connect(&url, &token, Some(seqs[0] - 1)).await;
+            for expected in &seqs {
+                assert_eq!(again.expect("replayed").await.0, *expected);
+            }
+        }
+    }
+}
