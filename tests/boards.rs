@@ -280,3 +280,37 @@ chronicle::engine_tests! {
         assert!(matches!(err, Error::Invalid { field: "assignee", .. }), "{err:?}");
     }
 }
+
+mod concurrency {
+    use super::*;
+
+    chronicle::engine_tests! {
+        async fn concurrent_creates_and_moves_keep_every_order_dense(store) {
+            let (ana, board) = board(&store).await;
+            let todo = column(&store, &ana, board.id, "To do").await;
+            let doing = column(&store, &ana, board.id, "Doing").await;
+            let tasks: Vec<_> = (0..8).map(|t| {
+                let (store, ana) = (store.clone(), ana.clone());
+                tokio::spawn(async move {
+                    for i in 0..5 {
+                        let card = cards::create_card(&store, &ana, todo, &format!("t{t}-{i}")).await.expect("create");
+                        if i % 2 == 0 {
+                            cards::move_card(&store, &ana, card.id, doing, 0).await.expect("move");
+                        }
+                    }
+                })
+            }).collect();
+            for t in tasks {
+                t.await.expect("task");
+            }
+            let view = board_view(&store, &ana, board.id).await.expect("view");
+            let mut total = 0;
+            for (col, cards) in &view.columns {
+                let positions: Vec<i32> = cards.iter().map(|c| c.position).collect();
+                assert_eq!(positions, (0..cards.len() as i32).collect::<Vec<_>>(), "{}: {positions:?}", col.name);
+                total += cards.len();
+            }
+            assert_eq!(total, 40);
+        }
+    }
+}

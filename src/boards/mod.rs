@@ -166,8 +166,27 @@ pub async fn list_boards(store: &Store, current: &Current, project_id: Uuid) -> 
         .await?))
 }
 
-pub(crate) async fn lock_board(tx: &mut Tx, account: AccountId, id: Uuid) -> Result<Board> {
+/// A board, for reading.
+pub(crate) async fn find_board(tx: &mut Tx, account: AccountId, id: Uuid) -> Result<Board> {
     let sql = format!("SELECT {BOARD_COLUMNS} FROM boards WHERE account_id = $1 AND id = $2");
+    let b: Option<Board> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(account)
+        .bind(id)
+        .fetch_optional(c)
+        .await?);
+    b.ok_or(Error::NotFound("board"))
+}
+
+/// A board, locked for the rest of the transaction: every change to the order of its
+/// columns or cards takes this lock first and reads the orders after it, so concurrent
+/// changes queue instead of numbering from the same stale list (PostgreSQL
+/// `FOR UPDATE`; SQLite's write transaction is already exclusive).
+pub(crate) async fn lock_board(tx: &mut Tx, account: AccountId, id: Uuid) -> Result<Board> {
+    let lock = match tx.engine() {
+        crate::store::Engine::Postgres => " FOR UPDATE",
+        crate::store::Engine::Sqlite => "",
+    };
+    let sql = format!("SELECT {BOARD_COLUMNS} FROM boards WHERE account_id = $1 AND id = $2{lock}");
     let b: Option<Board> = on_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(account)
         .bind(id)
@@ -319,8 +338,9 @@ pub async fn move_column(
 ) -> Result<Vec<Column>> {
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
+    let board_id = lock_column(&mut tx, account, column_id).await?.board_id;
+    let board = lock_board(&mut tx, account, board_id).await?;
     let column = lock_column(&mut tx, account, column_id).await?;
-    let board = lock_board(&mut tx, account, column.board_id).await?;
     let mut columns = columns_in(&mut tx, account, board.id).await?;
     let from = columns
         .iter()
@@ -374,8 +394,9 @@ async fn renumber_columns(tx: &mut Tx, account: AccountId, columns: &mut [Column
 pub async fn delete_column(store: &Store, current: &Current, column_id: Uuid) -> Result<()> {
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
+    let board_id = lock_column(&mut tx, account, column_id).await?.board_id;
+    let board = lock_board(&mut tx, account, board_id).await?;
     let column = lock_column(&mut tx, account, column_id).await?;
-    let board = lock_board(&mut tx, account, column.board_id).await?;
     let cards: i64 = on_tx!(tx, |c| sqlx::query_scalar(
         "SELECT count(*) FROM cards WHERE account_id = $1 AND column_id = $2"
     )
@@ -430,7 +451,7 @@ pub async fn board_view(store: &Store, current: &Current, board_id: Uuid) -> Res
     let account = current.account_id();
     // One read transaction: the board, its columns and cards as of one moment.
     let mut tx = store.read_for(account).await?;
-    let board = lock_board(&mut tx, account, board_id).await?;
+    let board = find_board(&mut tx, account, board_id).await?;
     let project = crate::projects::lock_project(&mut tx, account, board.project_id).await?;
     let columns = columns_in(&mut tx, account, board_id).await?;
     let cards = crate::cards::cards_on_board(&mut tx, account, board_id).await?;
@@ -456,7 +477,7 @@ pub async fn board_view(store: &Store, current: &Current, board_id: Uuid) -> Res
 pub async fn get_board(store: &Store, current: &Current, id: Uuid) -> Result<Board> {
     let account = current.account_id();
     let mut tx = store.read_for(account).await?;
-    let board = lock_board(&mut tx, account, id).await?;
+    let board = find_board(&mut tx, account, id).await?;
     tx.rollback().await?;
     Ok(board)
 }

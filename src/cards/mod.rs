@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::accounts::{AccountId, Current};
-use crate::boards::{lock_board, lock_column, Board, Column};
+use crate::boards::{find_board, lock_board, lock_column, Board, Column};
 use crate::error::{Error, Result};
 use crate::events::catalog::{
     CardArchived, CardCreated, CardDeleted, CardMoved, CardRef, CardUpdated, StatusChanged,
@@ -82,6 +82,19 @@ pub(crate) async fn lock_card(tx: &mut Tx, account: AccountId, id: Uuid) -> Resu
     card.ok_or(Error::NotFound("card"))
 }
 
+/// A card and its board, the board locked (see `boards::lock_board`) and the card read
+/// again after the lock, so it reflects every change that committed before.
+pub(crate) async fn lock_card_on_board(
+    tx: &mut Tx,
+    account: AccountId,
+    id: Uuid,
+) -> Result<(Card, Board)> {
+    let board_id = lock_card(tx, account, id).await?.board_id;
+    let board = lock_board(tx, account, board_id).await?;
+    let card = lock_card(tx, account, id).await?;
+    Ok((card, board))
+}
+
 /// The active cards of a board, by column then position.
 pub(crate) async fn cards_on_board(
     tx: &mut Tx,
@@ -143,6 +156,7 @@ pub async fn create_card(
     let mut tx = store.begin_for(account).await?;
     let column = lock_column(&mut tx, account, column_id).await?;
     let board = lock_board(&mut tx, account, column.board_id).await?;
+    // (The column cannot have moved to another board: columns never change boards.)
     let position = active_in_column(&mut tx, account, column_id).await?.len() as i32;
     let now = now_micros();
     let card = Card {
@@ -290,7 +304,7 @@ pub async fn update_card(
     if let Some(assignee) = new.assignee_id {
         subscriptions::subscribe_in(&mut tx, account, card_id, assignee).await?;
     }
-    let board = lock_board(&mut tx, account, old.board_id).await?;
+    let board = find_board(&mut tx, account, old.board_id).await?;
     let new = Card {
         version: old.version + 1,
         updated_at: now,
@@ -339,7 +353,7 @@ pub async fn set_status(
     if old.status == status {
         return Ok(old);
     }
-    let board = lock_board(&mut tx, account, old.board_id).await?;
+    let board = find_board(&mut tx, account, old.board_id).await?;
     let event = StatusChanged {
         card: old.as_ref(&board),
         from: old.status.clone(),
@@ -389,7 +403,7 @@ pub async fn move_card(
 ) -> Result<Card> {
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
-    let card = lock_card(&mut tx, account, card_id).await?;
+    let (card, board) = lock_card_on_board(&mut tx, account, card_id).await?;
     if card.archived_at.is_some() {
         return Err(Error::Conflict("an archived card cannot be moved".into()));
     }
@@ -401,7 +415,6 @@ pub async fn move_card(
             "a card can only move to a column of its own board",
         ));
     }
-    let board = lock_board(&mut tx, account, card.board_id).await?;
     let mut source: Vec<Card> = active_in_column(&mut tx, account, from.id).await?;
     let current_index = source
         .iter()
@@ -483,14 +496,13 @@ async fn archive_in(
 pub async fn archive_card(store: &Store, current: &Current, card_id: Uuid) -> Result<()> {
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
-    let card = lock_card(&mut tx, account, card_id).await?;
+    let (card, board) = lock_card_on_board(&mut tx, account, card_id).await?;
     if card.archived_at.is_some() {
         return Err(Error::Conflict(format!(
             "{} is already archived",
             card.title
         )));
     }
-    let board = lock_board(&mut tx, account, card.board_id).await?;
     archive_in(&mut tx, current, &card, &board, RecordOptions::default()).await?;
     let rest = active_in_column(&mut tx, account, card.column_id).await?;
     renumber(&mut tx, account, card.column_id, &rest).await?;
@@ -524,8 +536,7 @@ pub async fn archive_column_cards(
 pub async fn delete_card(store: &Store, current: &Current, card_id: Uuid) -> Result<()> {
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
-    let card = lock_card(&mut tx, account, card_id).await?;
-    let board = lock_board(&mut tx, account, card.board_id).await?;
+    let (card, board) = lock_card_on_board(&mut tx, account, card_id).await?;
     on_tx!(tx, |c| sqlx::query(
         "DELETE FROM card_subscriptions WHERE account_id = $1 AND card_id = $2"
     )
@@ -583,7 +594,7 @@ pub async fn card_detail(store: &Store, current: &Current, card_id: Uuid) -> Res
     let account = current.account_id();
     let mut tx = store.read_for(account).await?;
     let card = lock_card(&mut tx, account, card_id).await?;
-    let board = lock_board(&mut tx, account, card.board_id).await?;
+    let board = find_board(&mut tx, account, card.board_id).await?;
     let column = lock_column(&mut tx, account, card.column_id).await?;
     let columns = crate::boards::columns_in(&mut tx, account, board.id).await?;
     let subscribers = subscriptions::subscribers_in(&mut tx, account, card_id).await?;

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::Current;
-use crate::boards::lock_board;
+use crate::boards::find_board;
 use crate::cards::{lock_card, subscriptions};
 use crate::error::{Error, Result};
 use crate::events::catalog::{CommentAdded, CommentDeleted, CommentEdited};
@@ -32,7 +32,7 @@ pub async fn add_comment(
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
     let card = lock_card(&mut tx, account, card_id).await?;
-    let board = lock_board(&mut tx, account, card.board_id).await?;
+    let board = find_board(&mut tx, account, card.board_id).await?;
     let id = Uuid::now_v7();
     on_tx!(tx, |c| {
         sqlx::query(
@@ -107,7 +107,7 @@ pub async fn edit_comment(store: &Store, current: &Current, id: Uuid, body: &str
         return Ok(());
     }
     let card = lock_card(&mut tx, account, row.card_id).await?;
-    let board = lock_board(&mut tx, account, card.board_id).await?;
+    let board = find_board(&mut tx, account, card.board_id).await?;
     on_tx!(tx, |c| sqlx::query(
         "UPDATE comments SET body = $1, edited_at = $2 WHERE account_id = $3 AND id = $4"
     )
@@ -151,7 +151,7 @@ pub async fn delete_comment(store: &Store, current: &Current, id: Uuid) -> Resul
         ));
     }
     let card = lock_card(&mut tx, account, row.card_id).await?;
-    let board = lock_board(&mut tx, account, card.board_id).await?;
+    let board = find_board(&mut tx, account, card.board_id).await?;
     on_tx!(tx, |c| sqlx::query(
         "UPDATE comments SET deleted_at = $1 WHERE account_id = $2 AND id = $3"
     )
