@@ -167,6 +167,10 @@ chronicle::engine_tests! {
         stop.send(true).expect("stop");
         running.await.expect("join").expect("worker");
         assert_eq!(transport.sent(), vec![("hal@example.com".to_owned(), message.subject.clone())]);
+        // Once delivered, the link and code are gone from the database.
+        let kept = mail::get(&store, message.id).await.expect("get");
+        assert_eq!(kept.body, mail::DELIVERED_BODY);
+        assert!(!kept.body.contains(&request.token));
     }
 
     async fn names_can_be_changed_and_are_checked(store) {
@@ -224,4 +228,31 @@ async fn count(db: &chronicle::testing::TestDb, table: &str) -> i64 {
 
 async fn matches_raw(db: &chronicle::testing::TestDb, sql: &str) -> i64 {
     chronicle::testing::query_i64(db, sql).await
+}
+
+mod races {
+    use chronicle::identity::{sign_in, Email};
+    use chronicle::testing::origin;
+
+    chronicle::engine_tests! {
+        async fn parallel_guesses_cannot_exceed_the_attempt_limit(store) {
+            let addr = Email::parse("gil@example.com").expect("email");
+            let request = sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("request");
+            let guesses: Vec<_> = (0..20u32).map(|i| {
+                let (store, addr) = (store.clone(), addr.clone());
+                let code = format!("{:06}", (request.code.parse::<u32>().expect("digits") + 1 + i) % 1_000_000);
+                tokio::spawn(async move { sign_in::redeem_code(&store, &addr, &code).await })
+            }).collect();
+            let mut not_right = 0;
+            for g in guesses {
+                let err = g.await.expect("task").expect_err("wrong code");
+                if err.to_string().contains("not right") {
+                    not_right += 1;
+                }
+            }
+            assert_eq!(not_right, sign_in::MAX_CODE_ATTEMPTS, "only five guesses were compared");
+            let err = sign_in::redeem_code(&store, &addr, &request.code).await.expect_err("spent");
+            assert!(err.to_string().contains("too many"), "{err}");
+        }
+    }
 }

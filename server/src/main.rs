@@ -52,7 +52,9 @@ async fn main() -> anyhow::Result<()> {
             // The queue worker runs beside the web server and stops with it.
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let mut worker = Worker::new(store.clone(), WorkerConfig::default());
-            worker.register(std::sync::Arc::new(MailJobs::new(transport)));
+            worker.register(std::sync::Arc::new(
+                MailJobs::new(transport).keeping_sent_bodies(site.dev_mailbox),
+            ));
             let worker = tokio::spawn(worker.run(stopped));
             let mut state = AppState::new(leptos, store.clone());
             if let Some(url) = site.public_url {

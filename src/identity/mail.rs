@@ -102,14 +102,29 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Mail> {
     mail.ok_or(Error::NotFound("message"))
 }
 
+/// What a delivered message's body becomes unless bodies are kept.
+pub const DELIVERED_BODY: &str = "(delivered; the text is not kept)";
+
 /// Runs `mail.deliver` jobs through a transport.
 pub struct MailJobs {
     transport: Arc<dyn Transport>,
+    keep_sent_bodies: bool,
 }
 
 impl MailJobs {
+    /// Delivered messages lose their text (sign-in links and codes must not outlive
+    /// their delivery in the database).
     pub fn new(transport: Arc<dyn Transport>) -> Self {
-        MailJobs { transport }
+        MailJobs {
+            transport,
+            keep_sent_bodies: false,
+        }
+    }
+
+    /// Keeps delivered messages' text: for the development mailbox, which shows it.
+    pub fn keeping_sent_bodies(mut self, keep: bool) -> Self {
+        self.keep_sent_bodies = keep;
+        self
     }
 }
 
@@ -132,10 +147,13 @@ impl JobHandler for MailJobs {
             }
             self.transport.deliver(&mail).await?;
             let _writer = store.writer().await?;
+            let body = (!self.keep_sent_bodies).then_some(DELIVERED_BODY);
             on_pool!(store, |p| sqlx::query(
-                "UPDATE mail_outbox SET sent_at = $1 WHERE id = $2 AND sent_at IS NULL"
+                "UPDATE mail_outbox SET sent_at = $1, body = COALESCE($2, body) \
+                 WHERE id = $3 AND sent_at IS NULL"
             )
             .bind(now_micros())
+            .bind(body)
             .bind(id)
             .execute(p)
             .await?

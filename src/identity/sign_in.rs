@@ -219,21 +219,25 @@ pub async fn redeem_code(store: &Store, email: &Email, code: &str) -> Result<Use
             "this code has expired; ask for a new one",
         ));
     }
-    if row.code_attempts >= MAX_CODE_ATTEMPTS {
+    // Count the attempt before comparing, atomically: parallel guesses cannot all pass
+    // a check made before any of them was counted.
+    let counted = on_tx!(tx, |c| sqlx::query(
+        "UPDATE sign_in_tokens SET code_attempts = code_attempts + 1 \
+         WHERE id = $1 AND code_attempts < $2 AND used_at IS NULL"
+    )
+    .bind(row.id)
+    .bind(MAX_CODE_ATTEMPTS)
+    .execute(c)
+    .await?
+    .rows_affected());
+    if counted != 1 {
         return Err(Error::invalid(
             "code",
             "too many wrong codes; ask for a new one",
         ));
     }
     if hash(&code_context(row.id), code) != row.code_hash {
-        // The failed attempt is counted even though the sign-in fails.
-        on_tx!(tx, |c| sqlx::query(
-            "UPDATE sign_in_tokens SET code_attempts = code_attempts + 1 WHERE id = $1"
-        )
-        .bind(row.id)
-        .execute(c)
-        .await?
-        .rows_affected());
+        // The failed attempt stays counted even though the sign-in fails.
         tx.commit().await?;
         let left = MAX_CODE_ATTEMPTS - row.code_attempts - 1;
         return Err(Error::invalid(
