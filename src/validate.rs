@@ -48,6 +48,20 @@ pub fn text(field: &'static str, raw: &str, max: usize, required: bool) -> Resul
     Ok(s.to_owned())
 }
 
+/// Percent-encodes a query-string value (RFC 3986 unreserved characters pass).
+pub fn query_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +77,6 @@ mod tests {
         assert!(single_line("title", "a\u{7}b", 10).is_err());
         assert_eq!(text("body", "", 10, false).expect("ok"), "");
         assert!(text("body", "  ", 10, true).is_err());
+        assert_eq!(query_encode("ana+x@example.com"), "ana%2Bx%40example.com");
     }
 }

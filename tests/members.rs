@@ -44,7 +44,7 @@ chronicle::engine_tests! {
         assert_eq!(open, vec![invitation.clone()]);
         let outbox = mail::recent(&store, 1).await.expect("outbox");
         assert_eq!(outbox[0].recipient, "bob@example.com");
-        assert!(outbox[0].body.contains("http://x.test/sign-in?email=bob@example.com"), "{}", outbox[0].body);
+        assert!(outbox[0].body.contains("http://x.test/sign-in?email=bob%40example.com"), "{}", outbox[0].body);
 
         let bob = person(&store, "bob@example.com").await;
         let waiting = members::invitations_for(&store, &bob).await.expect("mine");
@@ -95,6 +95,10 @@ chronicle::engine_tests! {
         assert!(matches!(&err, Error::Conflict(m) if m.contains("expired")), "{err:?}");
         let err = members::accept_invitation(&store, &cleo, cleo_invite.account_id, cleo_invite.id).await.expect_err("withdrawn");
         assert!(matches!(&err, Error::Conflict(m) if m.contains("withdrawn")), "{err:?}");
+        // An expired invitation does not block a new one, which works.
+        let again = members::invite(&store, &alice, &email("bob@example.com"), Role::Member, "http://x.test")
+            .await.expect("invite again after expiry");
+        members::accept_invitation(&store, &bob, again.account_id, again.id).await.expect("accept the new one");
     }
 
     async fn inviting_twice_or_inviting_a_member_is_a_conflict(store) {

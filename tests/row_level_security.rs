@@ -147,6 +147,12 @@ async fn a_query_without_the_account_filter_returns_no_foreign_rows() {
     .expect("update runs");
     assert_eq!(changed, 0, "Zeta's rows are invisible to UPDATE");
 
+    // People: only the team's own (Acme has Ana and its member, not Zeta's two).
+    let people = scoped_i64(&store, acme.account_id(), "SELECT count(*) FROM users")
+        .await
+        .expect("users");
+    assert_eq!(people, 2, "only Acme's people");
+
     // Secrets are not the tenant role's to read at all.
     for private in ["sessions", "sign_in_tokens", "mail_outbox"] {
         let err = scoped_i64(

@@ -250,6 +250,22 @@ async fn find_member(tx: &mut Tx, account: AccountId, user: UserId) -> Result<Me
     row.ok_or(Error::NotFound("member"))?.into_member()
 }
 
+/// Serializes changes to one team's memberships (PostgreSQL: the account row, `FOR
+/// UPDATE`; SQLite's write transaction is exclusive already), so two owners demoting
+/// each other at once cannot leave the team without one.
+async fn lock_team(tx: &mut Tx, account: AccountId) -> Result<()> {
+    if tx.engine() == crate::store::Engine::Postgres {
+        on_tx!(tx, |c| sqlx::query(
+            "SELECT id FROM accounts WHERE id = $1 FOR UPDATE"
+        )
+        .bind(account)
+        .fetch_optional(c)
+        .await?
+        .is_some());
+    }
+    Ok(())
+}
+
 async fn owner_count(tx: &mut Tx, account: AccountId) -> Result<i64> {
     Ok(on_tx!(tx, |c| sqlx::query_scalar(
         "SELECT count(*) FROM members WHERE account_id = $1 AND role = 'owner'"
@@ -280,6 +296,7 @@ pub async fn change_role(
     current.require_member_manager()?;
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
+    lock_team(&mut tx, account).await?;
     let member = find_member(&mut tx, account, user).await?;
     check_owner_rules(current, member.role, Some(role))?;
     if member.role == role {
@@ -325,6 +342,7 @@ pub async fn remove_member(store: &Store, current: &Current, user: UserId) -> Re
     }
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
+    lock_team(&mut tx, account).await?;
     let member = find_member(&mut tx, account, user).await?;
     if !leaving {
         check_owner_rules(current, member.role, None)?;
@@ -403,6 +421,17 @@ pub async fn invite(
         return Err(Error::Conflict(format!("{email} is already in this team")));
     }
     let now = now_micros();
+    // An expired invitation no longer stands in the way of a new one.
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE invitations SET revoked_at = $1 WHERE account_id = $2 AND email = $3 \
+         AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1"
+    )
+    .bind(now)
+    .bind(account)
+    .bind(email.as_str())
+    .execute(c)
+    .await?
+    .rows_affected());
     let invitation = Invitation {
         account_id: account,
         id: Uuid::now_v7(),
@@ -449,7 +478,8 @@ pub async fn invite(
     let base = base_url.trim_end_matches('/');
     let body = format!(
         "Hello,\n\n{inviter} invited you to join {team} on Chronicle as {role}.\n\n\
-         Sign in with this address ({email}) to accept:\n\n{base}/sign-in?email={email}\n",
+         Sign in with this address ({email}) to accept:\n\n{base}/sign-in?email={link_email}\n",
+        link_email = crate::validate::query_encode(email.as_str()),
         inviter = current.user.name,
         team = current.account.name,
     );
