@@ -35,6 +35,8 @@ pub struct AppState {
     pub stop_streams: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// Shares each commit's new activity with every live stream of this process.
     pub hub: stream::Hub,
+    /// How often a live stream re-checks its session and membership.
+    pub stream_recheck: std::time::Duration,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             store,
             site,
             stop_streams: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+            stream_recheck: stream::RECHECK,
         }
     }
 }

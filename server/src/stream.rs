@@ -41,6 +41,8 @@ use crate::AppState;
 const PAGE: u32 = chronicle::activity::MAX_FEED_LIMIT;
 /// How often an idle stream sends a comment so proxies keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often an open stream checks that its session and membership still hold.
+pub const RECHECK: Duration = Duration::from_secs(30);
 /// Batches a slow stream may fall behind before it reads from the database instead.
 const HUB_CAPACITY: usize = 256;
 
@@ -231,10 +233,9 @@ fn scope_of(q: &StreamQuery) -> Result<FeedScope, AppError> {
     })
 }
 
-/// The member a request's cookie signs in, acting in team `slug`.
-async fn current(store: &Store, headers: &HeaderMap, slug: &str) -> Result<Current, AppError> {
-    let token = chronicle_app::api::session_token(headers).ok_or_else(AppError::unauthenticated)?;
-    let me = sessions::authenticate(store, &token)
+/// The member a session token signs in, acting in team `slug`.
+async fn current(store: &Store, token: &str, slug: &str) -> Result<Current, AppError> {
+    let me = sessions::authenticate(store, token)
         .await?
         .ok_or_else(AppError::unauthenticated)?;
     Ok(members::membership(store, slug, &me.user).await?)
@@ -251,7 +252,10 @@ pub async fn events(
         Ok(s) => s,
         Err(e) => return refuse(e),
     };
-    let current = match current(&store, &headers, &account).await {
+    let Some(token) = chronicle_app::api::session_token(&headers) else {
+        return refuse(AppError::unauthenticated());
+    };
+    let current = match current(&store, &token, &account).await {
         Ok(c) => c,
         Err(e) => return refuse(e),
     };
@@ -289,11 +293,16 @@ pub async fn events(
         template,
         cursor,
         queue: VecDeque::new(),
+        replaying: true,
         keep_alive_at: tokio::time::Instant::now() + KEEP_ALIVE,
+        token,
+        recheck_every: state.stream_recheck,
+        recheck_at: tokio::time::Instant::now() + state.stream_recheck,
         batches,
         stop: state.stop_streams.subscribe(),
     };
-    if follow.read_after_cursor().await.is_err() {
+    // The first page now, so a failing read is an error status, not an empty stream.
+    if follow.read_page().await.is_err() {
         return refuse(AppError::Internal);
     }
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
@@ -326,8 +335,15 @@ struct Follow {
     queue: VecDeque<Bytes>,
     batches: broadcast::Receiver<Arc<Batch>>,
     stop: watch::Receiver<bool>,
+    /// More of the replay is in the database than in the queue (read a page at a time).
+    replaying: bool,
     /// When to send a keep-alive comment if nothing else has gone out by then.
     keep_alive_at: tokio::time::Instant,
+    /// The session the stream was opened with: signed out, or no longer a member, and
+    /// the stream ends at the next check.
+    token: String,
+    recheck_every: Duration,
+    recheck_at: tokio::time::Instant,
 }
 
 impl Follow {
@@ -338,8 +354,19 @@ impl Follow {
                 self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
                 return Some(e);
             }
+            if self.replaying {
+                self.read_page().await.ok()?;
+                continue;
+            }
             let msg = tokio::select! {
                 _ = self.stop.changed() => return None,
+                _ = tokio::time::sleep_until(self.recheck_at) => {
+                    if current(&self.store, &self.token, &self.slug).await.is_err() {
+                        return None;
+                    }
+                    self.recheck_at = tokio::time::Instant::now() + self.recheck_every;
+                    continue;
+                }
                 _ = tokio::time::sleep_until(self.keep_alive_at) => {
                     self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
                     return Some(Bytes::from_static(KEEP_ALIVE_FRAME));
@@ -363,37 +390,41 @@ impl Follow {
                         }
                     } else {
                         // A hole before this batch, or a filter only the database knows.
-                        self.read_after_cursor().await.ok()?;
+                        self.read_all().await.ok()?;
                     }
                     self.cursor = self.cursor.max(batch.to);
                 }
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    self.read_after_cursor().await.ok()?
-                }
+                Err(broadcast::error::RecvError::Lagged(_)) => self.read_all().await.ok()?,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
 
-    /// Queues every matching item after the cursor, oldest first, from the database.
-    async fn read_after_cursor(&mut self) -> Result<(), ()> {
-        loop {
-            let mut query = self.template.clone();
-            query.after = Some(self.cursor);
-            query.oldest_first = true;
-            query.limit = PAGE;
-            let items = feed(&self.store, self.account, &query).await.map_err(|e| {
-                tracing::warn!(error = %e, "event stream read failed; ending the stream");
-            })?;
-            let full = items.len() as u32 == PAGE;
-            for item in items {
-                self.queue.push_back(frame(&item, &self.slug).ok_or(())?);
-                self.cursor = item.sequence;
-            }
-            if !full {
-                return Ok(());
-            }
+    /// Queues the next page of matching items after the cursor, oldest first, from the
+    /// database, and notes whether more remain.
+    async fn read_page(&mut self) -> Result<(), ()> {
+        let mut query = self.template.clone();
+        query.after = Some(self.cursor);
+        query.oldest_first = true;
+        query.limit = PAGE;
+        let items = feed(&self.store, self.account, &query).await.map_err(|e| {
+            tracing::warn!(error = %e, "event stream read failed; ending the stream");
+        })?;
+        self.replaying = items.len() as u32 == PAGE;
+        for item in items {
+            self.queue.push_back(frame(&item, &self.slug).ok_or(())?);
+            self.cursor = item.sequence;
         }
+        Ok(())
+    }
+
+    /// Reads every page after the cursor (a hole to fill before a live batch applies).
+    async fn read_all(&mut self) -> Result<(), ()> {
+        self.read_page().await?;
+        while self.replaying {
+            self.read_page().await?;
+        }
+        Ok(())
     }
 }

@@ -328,3 +328,38 @@ mod bulk {
         }
     }
 }
+
+mod revocation {
+    use super::*;
+
+    chronicle::engine_tests! {
+        async fn a_stream_ends_when_its_member_is_removed_or_signed_out(store) {
+            let ana = team(&store, "Acme", "ana@example.com").await;
+            let bob = chronicle::testing::join(&store, &ana, "bob@example.com", chronicle::accounts::Role::Member).await;
+            let (_, todo) = board_with_column(&store, &ana).await;
+            let bob_token = sessions::start(&store, bob.user.id, None).await.expect("session").token;
+            let ana_token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+            let app = support::spawn_app_with(store.clone(), |s| s.stream_recheck = Duration::from_millis(200)).await;
+            let url = format!("{}/acme/events", app.base);
+            let mut bobs = EventStream::connect(&url, &bob_token, None).await;
+            let mut anas = EventStream::connect(&url, &ana_token, None).await;
+            chronicle::cards::create_card(&store, &ana, todo, "Before").await.expect("card");
+            bobs.expect("Bob sees it while he is a member").await;
+            anas.expect("Ana too").await;
+
+            chronicle::accounts::members::remove_member(&store, &ana, bob.user.id).await.expect("remove");
+            chronicle::identity::sessions::end_all(&store, ana.user.id).await.expect("sign out");
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            chronicle::cards::create_card(&store, &ana, todo, "After").await.expect("card");
+            // Both streams have ended: nothing more arrives, and the body is over.
+            for (who, stream) in [("Bob", &mut bobs), ("Ana", &mut anas)] {
+                let mut rest = Vec::new();
+                while let Some((id, data)) = stream.next(Duration::from_secs(2)).await {
+                    rest.push((id, data));
+                }
+                assert!(rest.iter().all(|(_, d)| !d["description"].as_str().unwrap_or_default().contains("After")),
+                    "{who} still receives the team's activity: {rest:?}");
+            }
+        }
+    }
+}
