@@ -298,6 +298,7 @@ pub async fn events(
         token,
         recheck_every: state.stream_recheck,
         recheck_at: tokio::time::Instant::now() + state.stream_recheck,
+        timer: Box::pin(tokio::time::sleep(state.stream_recheck.min(KEEP_ALIVE))),
         batches,
         stop: state.stop_streams.subscribe(),
     };
@@ -344,6 +345,8 @@ struct Follow {
     token: String,
     recheck_every: Duration,
     recheck_at: tokio::time::Instant,
+    /// Fires at the earlier of the two deadlines above.
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Follow {
@@ -358,17 +361,24 @@ impl Follow {
                 self.read_page().await.ok()?;
                 continue;
             }
+            // One timer per stream, moved only when its deadline changes (thousands of
+            // streams re-arming fresh timers on every batch cost measurable latency).
+            let due = self.keep_alive_at.min(self.recheck_at);
+            if self.timer.deadline() != due {
+                self.timer.as_mut().reset(due);
+            }
             let msg = tokio::select! {
                 _ = self.stop.changed() => return None,
-                _ = tokio::time::sleep_until(self.recheck_at) => {
-                    if current(&self.store, &self.token, &self.slug).await.is_err() {
-                        return None;
+                _ = &mut self.timer => {
+                    let now = tokio::time::Instant::now();
+                    if now >= self.recheck_at {
+                        if current(&self.store, &self.token, &self.slug).await.is_err() {
+                            return None;
+                        }
+                        self.recheck_at = now + self.recheck_every;
+                        continue;
                     }
-                    self.recheck_at = tokio::time::Instant::now() + self.recheck_every;
-                    continue;
-                }
-                _ = tokio::time::sleep_until(self.keep_alive_at) => {
-                    self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
+                    self.keep_alive_at = now + KEEP_ALIVE;
                     return Some(Bytes::from_static(KEEP_ALIVE_FRAME));
                 }
                 msg = self.batches.recv() => msg,
