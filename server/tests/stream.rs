@@ -153,12 +153,12 @@ chronicle::engine_tests! {
 
         // Another team's stream and board are refused; so are the signed-out and bad input.
         for (path, token, status) in [
-            (format!("/zeta/events"), token.as_str(), 404),
+            ("/zeta/events".to_owned(), token.as_str(), 404),
             (format!("/acme/events?scope=board&id={zboard}"), token.as_str(), 404),
             (format!("/acme/events?scope=board&id={other_board}"), "forged", 401),
-            (format!("/acme/events?scope=board"), token.as_str(), 422),
-            (format!("/acme/events?scope=galaxy"), token.as_str(), 422),
-            (format!("/acme/events?since=-1"), token.as_str(), 422),
+            ("/acme/events?scope=board".to_owned(), token.as_str(), 422),
+            ("/acme/events?scope=galaxy".to_owned(), token.as_str(), 422),
+            ("/acme/events?since=-1".to_owned(), token.as_str(), 422),
         ] {
             let res = EventStream::open(&format!("{}{path}", app.base), token, None).await;
             assert_eq!(res.status(), status, "{path}");
@@ -178,7 +178,7 @@ mod fan_out {
             let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
             let app = spawn_app(store.clone()).await;
             let base = format!("{}/acme/events", app.base);
-            let mut streams = vec![
+            let mut streams = [
                 EventStream::connect(&format!("{base}?scope=account"), &token, None).await,
                 EventStream::connect(&format!("{base}?scope=board&id={board}"), &token, None).await,
                 EventStream::connect(&format!("{base}?scope=board&id={board}&types=card.created"), &token, None).await,
@@ -268,23 +268,26 @@ impl Node {
             .local_addr()
             .expect("addr")
             .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("start chronicle");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned by a Node at once, so it is killed and reaped on every path.
+        let node = Node {
+            base: format!("http://127.0.0.1:{port}"),
+            child: std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
+                .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+                .env("DATABASE_URL", database_url)
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .expect("start chronicle"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(res) = client.get(format!("{base}/healthz")).send().await {
+            if let Ok(res) = client.get(format!("{}/healthz", node.base)).send().await {
                 if res.status() == 200 {
-                    return Node { base, child };
+                    return node;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("node on {base} did not become healthy");
+        panic!("node on {} did not become healthy", node.base);
     }
 }
 
