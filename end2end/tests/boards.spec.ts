@@ -47,6 +47,8 @@ test("a board: add cards, drag one to another column, move one from the keyboard
       return (await page.getByTestId("thread").textContent()) ?? "";
     }, { timeout: 15_000 })
     .toContain("moved Fix login from To do to Doing");
+  // The card's own activity, beside its thread.
+  await expect(page.getByTestId("feed")).toContainText("added Fix login to To do");
 
   // A comment joins the thread; the commenter is subscribed.
   await hydrated(page);

@@ -84,6 +84,14 @@ test("the team's activity page filters by who and kind", async ({ page }) => {
   await expect(items).toContainText("added Alpha");
   await expect(items).not.toContainText("created the team");
 
+  // One project's activity, from the team page.
+  await page.goto(`/${slug}`);
+  await hydrated(page);
+  await page.getByRole("link", { name: "Project activity" }).click();
+  await expect(page).toHaveURL(/activity\?project=/);
+  await expect(items).toContainText("added Alpha");
+  await expect(items).not.toContainText("created the team");
+
   await page.goto(`/${slug}/activity?who=team`);
   await hydrated(page);
   await expect(page.getByText("Nothing has happened here yet.")).toBeVisible();

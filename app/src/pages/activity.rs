@@ -46,6 +46,15 @@ pub fn ActivityPage() -> impl IntoView {
             to: q.get("to").unwrap_or_default(),
         })
     };
+    // `?project=<id>` narrows the page to one project's activity.
+    let scope = move || {
+        query
+            .with(|q| {
+                q.get("project")
+                    .and_then(|p| uuid::Uuid::parse_str(&p).ok())
+            })
+            .map_or(FeedScopeView::Account, FeedScopeView::Project)
+    };
     let action = move || format!("/{}/activity", account());
     view! {
         <section class="page activity-page">
@@ -82,6 +91,9 @@ pub fn ActivityPage() -> impl IntoView {
                         }}
                     </select>
                 </label>
+                {move || {
+                    query.with(|q| q.get("project")).map(|p| view! { <input type="hidden" name="project" value=p /> })
+                }}
                 <label>"From " <input type="date" name="from" prop:value=move || filter().from /></label>
                 <label>"To " <input type="date" name="to" prop:value=move || filter().to /></label>
                 <button type="submit">"Filter"</button>
@@ -89,7 +101,7 @@ pub fn ActivityPage() -> impl IntoView {
             // A new filter is a new feed (and a new stream).
             {move || {
                 let filter = filter();
-                view! { <ActivityFeed account=account() scope=FeedScopeView::Account filter=filter /> }
+                view! { <ActivityFeed account=account() scope=scope() filter=filter /> }
             }}
         </section>
     }

@@ -6,11 +6,12 @@ use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
 
 use super::team::account_param;
+use crate::api::activity::FeedScopeView;
 use crate::api::cards::{
     card, AddComment, ArchiveCard, CardData, DeleteCard, DeleteComment, EditComment, MoveCard,
     SetCardStatus, SetSubscribed, ThreadEntry, UpdateCard,
 };
-use crate::components::ErrorMessage;
+use crate::components::{ActivityFeed, ErrorMessage};
 
 const STATUSES: [(&str, &str); 4] = [
     ("open", "Open"),
@@ -247,6 +248,7 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
                     <input type="hidden" name="subscribed" value=follow_value />
                     <button type="submit">{follow_label}</button>
                 </ActionForm>
+                <ActivityFeed account=slug.clone() scope=FeedScopeView::Card(d.id) />
                 <h2>"Card"</h2>
                 <ActionForm action=f.archive attr:class="inline">
                     <input type="hidden" name="account" value=a6 />

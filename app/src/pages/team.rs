@@ -147,11 +147,15 @@ fn project_view(
         .archive_reason
         .clone()
         .map(|r| view! { <p class="muted">"Archived: " {r}</p> });
+    let activity = format!("/{slug}/activity?project={}", p.id);
     let (name, key) = (p.name.clone(), p.name.clone());
     view! {
         <li class="project" data-project=key>
             <h3>{name}</h3>
             {archived}
+            <p class="muted">
+                <a href=activity>"Project activity"</a>
+            </p>
             <ul class="boards">{boards}</ul>
             {active}
         </li>
