@@ -93,6 +93,23 @@ impl Current {
         self.account.id
     }
 
+    /// Records `event` in `tx`, in this member's team, as this member.
+    pub async fn record<E: crate::events::DomainEvent>(
+        &self,
+        tx: &mut Tx,
+        event: &E,
+    ) -> Result<()> {
+        record(
+            tx,
+            self.account.id,
+            &self.actor(),
+            event,
+            RecordOptions::default(),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Fails with a message naming what is needed unless this member manages members.
     pub fn require_member_manager(&self) -> Result<()> {
         if self.role.manages_members() {
@@ -322,14 +339,7 @@ pub async fn change_role(
         from: member.role.as_str().to_owned(),
         to: role.as_str().to_owned(),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(Member { role, ..member })
 }
@@ -365,14 +375,7 @@ pub async fn remove_member(store: &Store, current: &Current, user: UserId) -> Re
         name: member.name,
         role: member.role.as_str().to_owned(),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -467,14 +470,7 @@ pub async fn invite(
         email: email.as_str().to_owned(),
         role: role.as_str().to_owned(),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     let base = base_url.trim_end_matches('/');
     let body = format!(
         "Hello,\n\n{inviter} invited you to join {team} on Chronicle as {role}.\n\n\

@@ -250,14 +250,7 @@ pub async fn rename_board(store: &Store, current: &Current, id: Uuid, name: &str
             new: board.name.clone().into(),
         }],
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(board)
 }
@@ -317,14 +310,7 @@ pub async fn rename_column(
         old_name: old.name.clone(),
         new_name: name.clone(),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(Column { name, ..old })
 }
@@ -359,14 +345,7 @@ pub async fn move_column(
         from_position: from as i64,
         to_position: to as i64,
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(columns)
 }
@@ -426,14 +405,7 @@ pub async fn delete_column(store: &Store, current: &Current, column_id: Uuid) ->
         column: column.as_ref(),
         final_values: serde_json::json!({ "name": column.name, "position": column.position }),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -196,14 +196,7 @@ pub async fn create_card(
         card: card.as_ref(&board),
         column: column.as_ref(),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(card)
 }
@@ -314,14 +307,7 @@ pub async fn update_card(
         card: new.as_ref(&board),
         changes,
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(new)
 }
@@ -375,14 +361,7 @@ pub async fn set_status(
     .await?
     .rows_affected()
     });
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(Card {
         status: status.to_owned(),
@@ -451,14 +430,7 @@ pub async fn move_card(
         to_column: to.as_ref(),
         position: index as i64,
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(Card {
         column_id: to.id,
@@ -568,14 +540,7 @@ pub async fn delete_card(store: &Store, current: &Current, card_id: Uuid) -> Res
         card: card.as_ref(&board),
         final_values: Value::Object(final_values),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(())
 }

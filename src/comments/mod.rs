@@ -12,7 +12,7 @@ use crate::boards::find_board;
 use crate::cards::{lock_card, subscriptions};
 use crate::error::{Error, Result};
 use crate::events::catalog::{CommentAdded, CommentDeleted, CommentEdited};
-use crate::events::{record, FieldChange, RecordOptions};
+use crate::events::FieldChange;
 use crate::store::{on_tx, Store, Tx};
 
 pub const MAX_COMMENT_CHARS: usize = 10_000;
@@ -56,14 +56,7 @@ pub async fn add_comment(
         card: card.as_ref(&board),
         body,
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -127,14 +120,7 @@ pub async fn edit_comment(store: &Store, current: &Current, id: Uuid, body: &str
             new: body.into(),
         }],
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -165,14 +151,7 @@ pub async fn delete_comment(store: &Store, current: &Current, id: Uuid) -> Resul
         comment_id: id,
         card: card.as_ref(&board),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::accounts::Current;
 use crate::error::{Error, Result};
 use crate::events::catalog::{ProjectArchived, ProjectCreated, ProjectRef, ProjectUpdated};
-use crate::events::{record, FieldChange, RecordOptions};
+use crate::events::FieldChange;
 use crate::queue::now_micros;
 use crate::store::{on_account, on_tx, Store, Tx};
 
@@ -59,14 +59,7 @@ pub async fn create_project(store: &Store, current: &Current, name: &str) -> Res
     let event = ProjectCreated {
         project: project.as_ref(),
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(project)
 }
@@ -143,14 +136,7 @@ pub async fn rename_project(
             new: project.name.clone().into(),
         }],
     };
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(project)
 }
@@ -188,14 +174,7 @@ pub async fn archive_project(
     .await?
     .rows_affected()
     });
-    record(
-        &mut tx,
-        account,
-        &current.actor(),
-        &event,
-        RecordOptions::default(),
-    )
-    .await?;
+    current.record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(Project {
         archived_at: Some(now),
