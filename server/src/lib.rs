@@ -37,6 +37,8 @@ pub struct AppState {
     pub hub: stream::Hub,
     /// How often a live stream re-checks its session and membership.
     pub stream_recheck: std::time::Duration,
+    /// Silence after which a live stream sends a keep-alive comment.
+    pub stream_keep_alive: std::time::Duration,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             site,
             stop_streams: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
             stream_recheck: stream::RECHECK,
+            stream_keep_alive: stream::KEEP_ALIVE,
         }
     }
 }

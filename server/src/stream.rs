@@ -198,7 +198,7 @@ fn frame(item: &ActivityItem, slug: &str) -> Option<Bytes> {
     )))
 }
 
-/// What an idle stream sends every [`KEEP_ALIVE`]: an SSE comment.
+/// What an idle stream sends after [`KEEP_ALIVE`] of silence: an SSE comment.
 const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 #[derive(Debug, Deserialize)]
@@ -294,11 +294,14 @@ pub async fn events(
         cursor,
         queue: VecDeque::new(),
         replaying: true,
-        keep_alive_at: tokio::time::Instant::now() + KEEP_ALIVE,
+        keep_alive_every: state.stream_keep_alive,
+        keep_alive_at: tokio::time::Instant::now() + state.stream_keep_alive,
         token,
         recheck_every: state.stream_recheck,
         recheck_at: tokio::time::Instant::now() + state.stream_recheck,
-        timer: Box::pin(tokio::time::sleep(state.stream_recheck.min(KEEP_ALIVE))),
+        timer: Box::pin(tokio::time::sleep(
+            state.stream_recheck.min(state.stream_keep_alive),
+        )),
         batches,
         stop: state.stop_streams.subscribe(),
     };
@@ -338,6 +341,8 @@ struct Follow {
     stop: watch::Receiver<bool>,
     /// More of the replay is in the database than in the queue (read a page at a time).
     replaying: bool,
+    /// Silence after which a keep-alive comment goes out.
+    keep_alive_every: Duration,
     /// When to send a keep-alive comment if nothing else has gone out by then.
     keep_alive_at: tokio::time::Instant,
     /// The session the stream was opened with: signed out, or no longer a member, and
@@ -354,7 +359,7 @@ impl Follow {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(e) = self.queue.pop_front() {
-                self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
+                self.keep_alive_at = tokio::time::Instant::now() + self.keep_alive_every;
                 return Some(e);
             }
             if self.replaying {
@@ -378,7 +383,7 @@ impl Follow {
                         self.recheck_at = now + self.recheck_every;
                         continue;
                     }
-                    self.keep_alive_at = now + KEEP_ALIVE;
+                    self.keep_alive_at = now + self.keep_alive_every;
                     return Some(Bytes::from_static(KEEP_ALIVE_FRAME));
                 }
                 msg = self.batches.recv() => msg,

@@ -366,3 +366,52 @@ mod revocation {
         }
     }
 }
+
+mod keep_alive {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_stream_sends_keep_alive_comments() {
+        let (store, _db) = chronicle::testing::sqlite().await;
+        let ana = team(&store, "Acme", "ana@example.com").await;
+        let token = sessions::start(&store, ana.user.id, None)
+            .await
+            .expect("session")
+            .token;
+        let app = support::spawn_app_with(store.clone(), |s| {
+            s.stream_keep_alive = Duration::from_millis(150)
+        })
+        .await;
+        let host = app.base.trim_start_matches("http://").to_owned();
+        let mut conn = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        conn.write_all(
+            format!(
+            "GET /acme/events HTTP/1.0\r\nHost: {host}\r\nCookie: chronicle_session={token}\r\n\r\n"
+        )
+            .as_bytes(),
+        )
+        .await
+        .expect("request");
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut buf = [0u8; 1024];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&seen);
+        assert!(
+            text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+            "{text}"
+        );
+        assert!(
+            text.matches(": keep-alive\n\n").count() >= 3,
+            "two seconds of silence, 150 ms interval: {text}"
+        );
+    }
+}
