@@ -65,6 +65,10 @@ pub struct SiteArgs {
     /// shows everyone's sign-in links.
     #[arg(long, env = "CHRONICLE_DEV_MAILBOX")]
     pub dev_mailbox: bool,
+    /// Behind a reverse proxy that appends the client's address to X-Forwarded-For:
+    /// use its last entry as the client IP (sign-in rate limits). Only with such a proxy.
+    #[arg(long, env = "CHRONICLE_TRUST_PROXY")]
+    pub trust_proxy: bool,
     /// Deliver mail over SMTP: smtp://user:pass@host:587?tls=required, smtps://…:465
     /// or smtp://host:25. Without it, mail (sign-in links included) goes to the log.
     #[arg(long, env = "CHRONICLE_SMTP_URL")]

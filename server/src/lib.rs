@@ -48,6 +48,7 @@ impl AppState {
         let site = SiteConfig {
             public_url: format!("http://{}", leptos.site_addr),
             dev_mailbox: false,
+            trust_proxy: false,
         };
         AppState {
             leptos,

@@ -61,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
                 state.site.public_url = url;
             }
             state.site.dev_mailbox = site.dev_mailbox;
+            state.site.trust_proxy = site.trust_proxy;
             if site.dev_mailbox {
                 tracing::warn!(
                     "the development mailbox is on: /dev/mailbox shows every sign-in link"

@@ -205,6 +205,66 @@ async fn sign_in_requests_are_rate_limited_with_429() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_per_ip_limit_uses_the_forwarded_address() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let request = |app: &support::TestServer, n: usize, forwarded: &'static str| {
+        app.client
+            .post(format!("{}/api/request_sign_in", app.base))
+            .header("origin", &app.base)
+            .header("x-forwarded-for", forwarded)
+            .form(&[("email", format!("p{n}@example.com"))])
+            .send()
+    };
+    // Trusted: two clients behind the proxy have a limit each.
+    let proxied = spawn_app_with(store.clone(), |s| s.site.trust_proxy = true).await;
+    let per_ip = chronicle::identity::sign_in::MAX_REQUESTS_PER_IP as usize;
+    for n in 0..per_ip {
+        assert_eq!(
+            request(&proxied, n, "198.51.100.1, 203.0.113.10")
+                .await
+                .expect("POST")
+                .status(),
+            200
+        );
+    }
+    let limited = request(&proxied, 100, "203.0.113.10").await.expect("POST");
+    assert_eq!(
+        limited.status(),
+        429,
+        "the same forwarded client is limited"
+    );
+    let other = request(&proxied, 101, "203.0.113.11").await.expect("POST");
+    assert_eq!(
+        other.status(),
+        200,
+        "another client behind the proxy is not"
+    );
+    // Not trusted (the default): the header is ignored, and all of it is one peer.
+    let direct = spawn_app(store).await;
+    let mut statuses = Vec::new();
+    for n in 0..=per_ip {
+        // A different forged address on every request.
+        let forged: &'static str = if n % 2 == 0 {
+            "192.0.2.98"
+        } else {
+            "192.0.2.99"
+        };
+        statuses.push(
+            request(&direct, 200 + n, forged)
+                .await
+                .expect("POST")
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "forged X-Forwarded-For must not escape the limit: {statuses:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_code_from_the_mail_signs_in_too() {
     let (store, _db) = chronicle::testing::sqlite().await;
     let app = spawn_app(store.clone()).await;

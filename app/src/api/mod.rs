@@ -38,6 +38,10 @@ pub(crate) mod ssr {
         /// Show recent outgoing mail at /dev/mailbox (development and tests only: it
         /// shows everyone's sign-in links).
         pub dev_mailbox: bool,
+        /// The server sits behind a reverse proxy that appends the client's address to
+        /// `X-Forwarded-For`: take the client IP (for rate limits) from its last entry.
+        /// Off by default: without a proxy, clients could write any address there.
+        pub trust_proxy: bool,
     }
 
     impl SiteConfig {
@@ -108,6 +112,21 @@ pub(crate) mod ssr {
 
     pub fn client_ip() -> Option<IpAddr> {
         let parts = parts().ok()?;
+        let forwarded = || {
+            parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        };
+        if site().is_ok_and(|s| s.trust_proxy) {
+            if let Some(ip) = forwarded() {
+                return Some(ip);
+            }
+        }
         parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
