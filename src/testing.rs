@@ -353,3 +353,43 @@ pub async fn scoped_execute(
     tx.commit().await?;
     Ok(n)
 }
+
+/// A project "Website" with a board "Launch" (To do / Doing / Done) in `current`'s team.
+pub struct TestBoard {
+    pub project: crate::projects::Project,
+    pub board: crate::boards::Board,
+    /// The columns in order: To do, Doing, Done.
+    pub columns: Vec<crate::boards::Column>,
+}
+
+impl TestBoard {
+    /// The id of the column named `name`.
+    pub fn column(&self, name: &str) -> uuid::Uuid {
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.id)
+            .unwrap_or_else(|| panic!("no column {name:?}"))
+    }
+}
+
+pub async fn board(store: &Store, current: &crate::accounts::Current) -> TestBoard {
+    let project = crate::projects::create_project(store, current, "Website")
+        .await
+        .expect("create project");
+    let board = crate::boards::create_board(store, current, project.id, "Launch")
+        .await
+        .expect("create board");
+    let columns = crate::boards::board_view(store, current, board.id)
+        .await
+        .expect("board view")
+        .columns
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    TestBoard {
+        project,
+        board,
+        columns,
+    }
+}

@@ -30,12 +30,7 @@ fn types(events: &[StoredEvent]) -> Vec<&str> {
 /// A team with a project and a board (To do / Doing / Done); as its owner.
 async fn board(store: &Store) -> (Current, chronicle::boards::Board) {
     let ana = team(store, "Acme", "ana@example.com").await;
-    let project = projects::create_project(store, &ana, "Website")
-        .await
-        .expect("project");
-    let board = boards::create_board(store, &ana, project.id, "Launch")
-        .await
-        .expect("board");
+    let board = chronicle::testing::board(store, &ana).await.board;
     (ana, board)
 }
 

@@ -35,18 +35,9 @@ async fn a_query_without_the_account_filter_returns_no_foreign_rows() {
         )
         .await
         .expect("invite");
-        let project = chronicle::projects::create_project(&store, current, "Website")
+        let todo = chronicle::testing::board(&store, current)
             .await
-            .expect("project");
-        let board = chronicle::boards::create_board(&store, current, project.id, "Launch")
-            .await
-            .expect("board");
-        let todo = chronicle::boards::board_view(&store, current, board.id)
-            .await
-            .expect("view")
-            .columns[0]
-            .0
-            .id;
+            .column("To do");
         chronicle::cards::create_card(&store, current, todo, "Fix login")
             .await
             .expect("card");

@@ -242,13 +242,9 @@ pub async fn run(
     );
     let store = Store::open(database_url).await?;
     let current = chronicle::testing::team(&store, "Bench", "bench@example.com").await;
-    let project = chronicle::projects::create_project(&store, &current, "Bench").await?;
-    let board = chronicle::boards::create_board(&store, &current, project.id, "Bench").await?;
-    let column = chronicle::boards::board_view(&store, &current, board.id)
-        .await?
-        .columns[0]
-        .0
-        .id;
+    let column = chronicle::testing::board(&store, &current)
+        .await
+        .column("To do");
     let token = chronicle::identity::sessions::start(&store, current.user.id, None)
         .await?
         .token;

@@ -168,6 +168,53 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn behind_https_the_session_cookie_is_secure() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let app = spawn_app_with(store.clone(), |s| {
+        s.site.public_url = "https://chronicle.example.com".into();
+    })
+    .await;
+    // Changes are accepted from the public origin only.
+    app.client
+        .post(format!("{}/api/request_sign_in", app.base))
+        .header("origin", "https://chronicle.example.com")
+        .form(&[("email", "ivy@example.com")])
+        .send()
+        .await
+        .expect("POST");
+    let mail = chronicle::identity::mail::recent(&store, 1)
+        .await
+        .expect("outbox");
+    assert!(
+        mail[0]
+            .body
+            .contains("https://chronicle.example.com/sign-in/verify?token="),
+        "links use the public URL"
+    );
+    let token = support::latest_link_token(&store, "ivy@example.com").await;
+    let res = app
+        .client
+        .post(format!("{}/api/sign_in_with_link", app.base))
+        .header("origin", "https://chronicle.example.com")
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .expect("cookie")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
 async fn forged_and_missing_sessions_are_signed_out() {
     let (store, _db) = chronicle::testing::sqlite().await;
     let app = spawn_app(store).await;

@@ -47,18 +47,9 @@ struct Things {
 
 impl Things {
     async fn make(store: &chronicle::Store, who: &chronicle::accounts::Current) -> Things {
-        let project = chronicle::projects::create_project(store, who, "Website")
-            .await
-            .expect("project");
-        let board = chronicle::boards::create_board(store, who, project.id, "Launch")
-            .await
-            .expect("board");
-        let column = chronicle::boards::board_view(store, who, board.id)
-            .await
-            .expect("view")
-            .columns[0]
-            .0
-            .id;
+        let b = chronicle::testing::board(store, who).await;
+        let column = b.column("To do");
+        let (project, board) = (b.project, b.board);
         let card = chronicle::cards::create_card(store, who, column, "Secret plan")
             .await
             .expect("card");

@@ -75,19 +75,8 @@ impl EventStream {
 }
 
 async fn board_with_column(store: &chronicle::Store, who: &Current) -> (uuid::Uuid, uuid::Uuid) {
-    let project = chronicle::projects::create_project(store, who, "Website")
-        .await
-        .expect("project");
-    let board = chronicle::boards::create_board(store, who, project.id, "Launch")
-        .await
-        .expect("board");
-    let todo = chronicle::boards::board_view(store, who, board.id)
-        .await
-        .expect("view")
-        .columns[0]
-        .0
-        .id;
-    (board.id, todo)
+    let b = chronicle::testing::board(store, who).await;
+    (b.board.id, b.column("To do"))
 }
 
 chronicle::engine_tests! {

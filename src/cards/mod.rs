@@ -465,7 +465,8 @@ async fn archive_in(
 }
 
 /// Archives a card: it leaves the board (and its column's order) but keeps its history.
-pub async fn archive_card(store: &Store, current: &Current, card_id: Uuid) -> Result<()> {
+/// Returns the board it was on.
+pub async fn archive_card(store: &Store, current: &Current, card_id: Uuid) -> Result<Uuid> {
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
     let (card, board) = lock_card_on_board(&mut tx, account, card_id).await?;
@@ -479,7 +480,7 @@ pub async fn archive_card(store: &Store, current: &Current, card_id: Uuid) -> Re
     let rest = active_in_column(&mut tx, account, card.column_id).await?;
     renumber(&mut tx, account, card.column_id, &rest).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(board.id)
 }
 
 /// Archives every active card in a column, recorded as one batch. Returns how many.
@@ -504,8 +505,9 @@ pub async fn archive_column_cards(
     Ok(cards.len())
 }
 
-/// Deletes a card for good; `card.deleted` keeps its final values.
-pub async fn delete_card(store: &Store, current: &Current, card_id: Uuid) -> Result<()> {
+/// Deletes a card for good; `card.deleted` keeps its final values. Returns the board it
+/// was on.
+pub async fn delete_card(store: &Store, current: &Current, card_id: Uuid) -> Result<Uuid> {
     let account = current.account_id();
     let mut tx = store.begin_for(account).await?;
     let (card, board) = lock_card_on_board(&mut tx, account, card_id).await?;
@@ -542,7 +544,7 @@ pub async fn delete_card(store: &Store, current: &Current, card_id: Uuid) -> Res
     };
     current.record(&mut tx, &event).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(board.id)
 }
 
 /// A card with what its page shows around it.

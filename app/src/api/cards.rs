@@ -188,12 +188,9 @@ pub async fn set_card_status(
 pub async fn archive_card(account: String, card_id: Uuid) -> Result<(), AppError> {
     use super::ssr;
     let current = ssr::current(&account).await?;
-    let detail = chronicle::cards::card_detail(&ssr::store()?, &current, card_id).await?;
-    chronicle::cards::archive_card(&ssr::store()?, &current, card_id).await?;
-    leptos_axum::redirect(&format!(
-        "/{}/boards/{}",
-        current.account.slug, detail.board.id
-    ));
+    // Back to the board the card was on.
+    let board = chronicle::cards::archive_card(&ssr::store()?, &current, card_id).await?;
+    leptos_axum::redirect(&format!("/{}/boards/{board}", current.account.slug));
     Ok(())
 }
 
@@ -201,12 +198,9 @@ pub async fn archive_card(account: String, card_id: Uuid) -> Result<(), AppError
 pub async fn delete_card(account: String, card_id: Uuid) -> Result<(), AppError> {
     use super::ssr;
     let current = ssr::current(&account).await?;
-    let detail = chronicle::cards::card_detail(&ssr::store()?, &current, card_id).await?;
-    chronicle::cards::delete_card(&ssr::store()?, &current, card_id).await?;
-    leptos_axum::redirect(&format!(
-        "/{}/boards/{}",
-        current.account.slug, detail.board.id
-    ));
+    // Back to the board the card was on.
+    let board = chronicle::cards::delete_card(&ssr::store()?, &current, card_id).await?;
+    leptos_axum::redirect(&format!("/{}/boards/{board}", current.account.slug));
     Ok(())
 }
 
