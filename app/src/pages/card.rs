@@ -107,6 +107,18 @@ pub fn CardPage() -> impl IntoView {
                         })
                 }}
             </Transition>
+            // Outside the card's Transition (as on the board page), so reloading the
+            // card after an edit does not tear down the live feed.
+            {move || {
+                card_id()
+                    .map(|id| {
+                        view! {
+                            <aside class="card-feed">
+                                <ActivityFeed account=account() scope=FeedScopeView::Card(id) />
+                            </aside>
+                        }
+                    })
+            }}
         </section>
     }
 }
@@ -248,7 +260,6 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
                     <input type="hidden" name="subscribed" value=follow_value />
                     <button type="submit">{follow_label}</button>
                 </ActionForm>
-                <ActivityFeed account=slug.clone() scope=FeedScopeView::Card(d.id) />
                 <h2>"Card"</h2>
                 <ActionForm action=f.archive attr:class="inline">
                     <input type="hidden" name="account" value=a6 />
