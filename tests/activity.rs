@@ -35,6 +35,25 @@ async fn rec<E: chronicle::events::DomainEvent>(
     tx.commit().await.expect("commit");
 }
 
+/// An event kept out of the feeds, as bookkeeping events are.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Housekeeping {
+    card: Uuid,
+}
+
+impl chronicle::events::DomainEvent for Housekeeping {
+    const TYPE: &'static str = "test.housekeeping";
+    fn subject(&self) -> chronicle::events::Subject {
+        chronicle::events::Subject::new(chronicle::events::SubjectKind::Card, self.card)
+    }
+    fn describe(&self, actor: &str) -> String {
+        format!("{actor} tidied up")
+    }
+    fn user_facing(&self) -> bool {
+        false
+    }
+}
+
 fn descriptions(items: &[activity::ActivityItem]) -> Vec<String> {
     items.iter().map(|i| i.description.clone()).collect()
 }
@@ -121,6 +140,43 @@ chronicle::engine_tests! {
             assert!(items.iter().all(|i| !i.description.contains("secret")), "{scope:?}: {items:?}");
         }
         assert_eq!(activity::feed(&store, a.id, &FeedQuery::new(FeedScope::Account)).await.expect("feed").len(), 1);
+    }
+
+    // Activity rows are copied from the events a transaction wrote, by runs of
+    // consecutive user-facing events per team: a run must break at an event kept out
+    // of the feeds and at another team's events.
+    async fn one_transaction_over_two_teams_writes_activity_for_user_facing_events_only(store) {
+        let acme = account(&store, "Acme").await;
+        let beta = account(&store, "Beta").await;
+        let b = Board { project: Uuid::now_v7(), board: Uuid::now_v7() };
+        let ana = member("Ana");
+        let mut tx = store.begin().await.expect("begin");
+        let mut recorded = Vec::new();
+        for (team, event) in [(acme.id, "move"), (acme.id, "housekeeping"), (acme.id, "move"), (beta.id, "move"),
+                              (acme.id, "move"), (acme.id, "housekeeping"), (beta.id, "move")] {
+            let card = card_on(&b, &format!("Card {}", recorded.len()));
+            let outcome = if event == "move" {
+                record(&mut tx, team, &ana, &card_moved(&card), RecordOptions::default()).await
+            } else {
+                record(&mut tx, team, &ana, &Housekeeping { card: card.id }, RecordOptions::default()).await
+            };
+            recorded.push((team, event, outcome.expect("record").sequence().expect("recorded")));
+        }
+        tx.commit().await.expect("commit");
+
+        for team in [acme.id, beta.id] {
+            let mut query = FeedQuery::new(FeedScope::Account);
+            query.after = Some(1);
+            query.oldest_first = true;
+            let items = activity::feed(&store, team, &query).await.expect("feed");
+            let expected: Vec<i64> = recorded.iter()
+                .filter(|(t, e, _)| *t == team && *e == "move")
+                .map(|(_, _, s)| *s)
+                .collect();
+            assert_eq!(items.iter().map(|i| i.sequence).collect::<Vec<_>>(), expected, "{team:?}");
+            assert!(items.iter().all(|i| i.description.starts_with("Ana moved Card ")), "{items:?}");
+            assert!(items.iter().all(|i| i.scope.board == Some(b.board) && i.scope.project == Some(b.project)), "{items:?}");
+        }
     }
 
     async fn the_projection_is_rebuilt_from_the_log(store) {

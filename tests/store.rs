@@ -75,3 +75,40 @@ async fn the_sqlite_file_and_its_directory_are_created_in_wal_mode() {
         .expect("pragma");
     assert_eq!(mode, "wal");
 }
+
+// Automatic checkpoints are off (they ran inside whichever commit crossed the
+// threshold); a background task copies committed pages into the database file.
+#[tokio::test]
+async fn committed_pages_reach_the_sqlite_file_in_the_background() {
+    use chronicle::events::{record, RecordOptions};
+    use chronicle::testing::{account, card_moved, card_ref, eventually, member};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chronicle.sqlite3");
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
+    let acme = account(&store, "Acme").await;
+    // Let the set-up's own writes settle into the file first.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = std::fs::metadata(&path).expect("file").len();
+    let mut tx = store.begin().await.expect("begin");
+    for i in 0..2000 {
+        let card = card_ref(&format!("Card {i}"));
+        record(
+            &mut tx,
+            acme.id,
+            &member("Ana"),
+            &card_moved(&card),
+            RecordOptions::default(),
+        )
+        .await
+        .expect("record");
+    }
+    tx.commit().await.expect("commit");
+    eventually(
+        "the new pages are checkpointed into the database file",
+        async || std::fs::metadata(&path).expect("file").len() > before + 1_000_000,
+    )
+    .await;
+    store.close().await;
+}

@@ -1,6 +1,7 @@
 //! Recording: an event, its activity row and its inbox jobs, written in the caller's
 //! transaction, so the change and its record commit or vanish together.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -124,13 +125,16 @@ impl RecordOutcome {
 #[derive(Debug, Clone)]
 pub(crate) struct ChainHead {
     pub(crate) sequence: i64,
-    pub(crate) hash: Vec<u8>,
+    pub(crate) hash: Hash,
     /// Whether this transaction appended (and so must write the head back).
     pub(crate) dirty: bool,
 }
 
+/// A SHA-256 digest: each event's link in its account's chain.
+pub type Hash = [u8; 32];
+
 /// The hash that starts every account's chain.
-pub const GENESIS_HASH: [u8; 32] = [0; 32];
+pub const GENESIS_HASH: Hash = [0; 32];
 
 /// Records `event` for `account` inside `tx`: validates it, appends it to the account's
 /// chain with the next sequence number, writes its activity row (when user-facing) and
@@ -165,24 +169,28 @@ pub async fn record_any(
     }
 
     let mut head = lock_head(tx, account).await?;
-    let row = EventRow {
+    let row = NewEvent {
         account_id: account.0,
         sequence: head.sequence + 1,
         id: Uuid::now_v7(),
-        event_type: event.type_name().to_owned(),
+        event_type: event.type_name(),
         schema_version: event.version(),
-        subject_kind: subject.kind.as_str().to_owned(),
+        subject_kind: subject.kind.as_str(),
         subject_id: subject.id,
         scope: event.scope(),
         actor_id: actor.id(),
         actor_name: actor.name().to_owned(),
-        data: event.to_data()?,
+        data: canonical_json(&event.to_data()?),
         metadata: metadata(&options),
         batch_id: options.batch_id,
         // A JSON null snapshot means none (the two would hash alike).
-        snapshot: options.snapshot.filter(|s| !s.is_null()),
+        snapshot: options
+            .snapshot
+            .as_ref()
+            .filter(|s| !s.is_null())
+            .map(canonical_json),
         created_at: now,
-        prev_hash: head.hash.clone(),
+        prev_hash: head.hash,
     };
     let hash = row.chain_hash();
     let jobs = crate::inbox::jobs_for(tx.store(), event, account, row.sequence, row.id);
@@ -195,7 +203,7 @@ pub async fn record_any(
     tx.pending.events.push(PendingEvent {
         activity: event.user_facing(),
         row,
-        hash: hash.clone(),
+        hash,
         jobs,
     });
 
@@ -206,7 +214,22 @@ pub async fn record_any(
     Ok(RecordOutcome::Recorded { id, sequence })
 }
 
-fn metadata(options: &RecordOptions) -> Value {
+/// The metadata of an event recorded with no request, correlation or causation: most
+/// events recorded by jobs and benchmarks, written without building a JSON tree.
+const NO_METADATA: &str = r#"{"causation_id":null,"correlation_id":null,"request":null}"#;
+
+/// The event's metadata as canonical JSON text.
+fn metadata(options: &RecordOptions) -> Cow<'static, str> {
+    if options.request.is_none()
+        && options.correlation_id.is_none()
+        && options.causation_id.is_none()
+    {
+        return Cow::Borrowed(NO_METADATA);
+    }
+    Cow::Owned(canonical_json(&metadata_value(options)))
+}
+
+fn metadata_value(options: &RecordOptions) -> Value {
     json!({
         "request": options.request.as_ref().map(RequestContext::to_metadata),
         "correlation_id": options.correlation_id,
@@ -245,6 +268,12 @@ async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
         .fetch_optional(c)
         .await?);
     let (sequence, hash) = row.ok_or(Error::NotFound("account"))?;
+    let hash = Hash::try_from(hash.as_slice()).map_err(|_| {
+        Error::invalid(
+            "event_chains",
+            "the stored chain head is not a SHA-256 hash",
+        )
+    })?;
     let head = ChainHead {
         sequence,
         hash,
@@ -262,7 +291,7 @@ pub(crate) fn dirty_heads(tx: &Tx) -> Vec<HeadUpdate> {
         .map(|(a, h)| HeadUpdate {
             account: *a,
             sequence: h.sequence,
-            hash: h.hash.clone(),
+            hash: h.hash,
         })
         .collect()
 }
@@ -271,7 +300,7 @@ pub(crate) fn dirty_heads(tx: &Tx) -> Vec<HeadUpdate> {
 pub(crate) struct HeadUpdate {
     pub(crate) account: AccountId,
     pub(crate) sequence: i64,
-    pub(crate) hash: Vec<u8>,
+    pub(crate) hash: Hash,
 }
 
 impl HeadUpdate {
@@ -333,56 +362,141 @@ impl EventRow {
     /// sorts object keys and renders time as Unix microseconds, so it is the same
     /// whichever engine stored the row and however it returned its JSON.
     pub fn chain_hash(&self) -> Vec<u8> {
-        let mut h = HashWriter(Sha256::new());
-        h.0.update(&self.prev_hash);
-        // The top-level keys, written in sorted order; values streamed into the hash.
-        let created_at = (self.created_at.unix_timestamp_nanos() / 1000) as i64;
-        let fields: [(&str, &dyn Canonical); 17] = [
-            ("account_id", &self.account_id),
-            ("actor_id", &self.actor_id),
-            ("actor_name", &self.actor_name),
-            ("batch_id", &self.batch_id),
-            ("board_id", &self.scope.board),
-            ("card_id", &self.scope.card),
-            ("created_at", &created_at),
-            ("data", &self.data),
-            ("id", &self.id),
-            ("metadata", &self.metadata),
-            ("project_id", &self.scope.project),
-            ("sequence", &self.sequence),
-            ("snapshot", &self.snapshot),
-            ("subject_id", &self.subject_id),
-            ("subject_kind", &self.subject_kind),
-            ("type", &self.event_type),
-            ("version", &self.schema_version),
-        ];
-        h.put(b"{");
-        for (i, (key, value)) in fields.iter().enumerate() {
-            if i > 0 {
-                h.put(b",");
-            }
-            h.json(key);
-            h.put(b":");
-            value.write_canonical(&mut h);
-        }
-        h.put(b"}");
-        h.0.finalize().to_vec()
+        let snapshot = self.snapshot.as_ref().map(canonical_json);
+        chain_hash(&HashInput {
+            account_id: self.account_id,
+            sequence: self.sequence,
+            id: self.id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            subject_kind: &self.subject_kind,
+            subject_id: self.subject_id,
+            scope: self.scope,
+            actor_id: self.actor_id,
+            actor_name: &self.actor_name,
+            data: &canonical_json(&self.data),
+            metadata: &canonical_json(&self.metadata),
+            batch_id: self.batch_id,
+            snapshot: snapshot.as_deref(),
+            created_at: self.created_at,
+            prev_hash: &self.prev_hash,
+        })
+        .to_vec()
     }
+}
+
+/// An event about to be written: an [`EventRow`] whose JSON is already canonical text,
+/// serialised once and used both for the hash and as the stored column.
+pub(crate) struct NewEvent {
+    pub(crate) account_id: Uuid,
+    pub(crate) sequence: i64,
+    pub(crate) id: Uuid,
+    pub(crate) event_type: &'static str,
+    pub(crate) schema_version: i32,
+    pub(crate) subject_kind: &'static str,
+    pub(crate) subject_id: Uuid,
+    pub(crate) scope: Scope,
+    pub(crate) actor_id: Option<Uuid>,
+    pub(crate) actor_name: String,
+    pub(crate) data: String,
+    pub(crate) metadata: Cow<'static, str>,
+    pub(crate) batch_id: Option<Uuid>,
+    pub(crate) snapshot: Option<String>,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) prev_hash: Hash,
+}
+
+impl NewEvent {
+    fn chain_hash(&self) -> Hash {
+        chain_hash(&HashInput {
+            account_id: self.account_id,
+            sequence: self.sequence,
+            id: self.id,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            subject_kind: self.subject_kind,
+            subject_id: self.subject_id,
+            scope: self.scope,
+            actor_id: self.actor_id,
+            actor_name: &self.actor_name,
+            data: &self.data,
+            metadata: &self.metadata,
+            batch_id: self.batch_id,
+            snapshot: self.snapshot.as_deref(),
+            created_at: self.created_at,
+            prev_hash: &self.prev_hash,
+        })
+    }
+}
+
+/// What the chain hash covers, with JSON columns as canonical text.
+struct HashInput<'a> {
+    account_id: Uuid,
+    sequence: i64,
+    id: Uuid,
+    event_type: &'a str,
+    schema_version: i32,
+    subject_kind: &'a str,
+    subject_id: Uuid,
+    scope: Scope,
+    actor_id: Option<Uuid>,
+    actor_name: &'a str,
+    data: &'a str,
+    metadata: &'a str,
+    batch_id: Option<Uuid>,
+    snapshot: Option<&'a str>,
+    created_at: OffsetDateTime,
+    prev_hash: &'a [u8],
+}
+
+/// The one definition of an event's hash, for writing and for [`super::log::verify`].
+fn chain_hash(e: &HashInput<'_>) -> Hash {
+    let mut h = HashWriter(Sha256::new());
+    h.put(e.prev_hash);
+    // The top-level keys, written in sorted order; values streamed into the hash.
+    let created_at = (e.created_at.unix_timestamp_nanos() / 1000) as i64;
+    let fields: [(&str, &dyn Canonical); 17] = [
+        ("account_id", &e.account_id),
+        ("actor_id", &e.actor_id),
+        ("actor_name", &e.actor_name),
+        ("batch_id", &e.batch_id),
+        ("board_id", &e.scope.board),
+        ("card_id", &e.scope.card),
+        ("created_at", &created_at),
+        ("data", &Raw(e.data)),
+        ("id", &e.id),
+        ("metadata", &Raw(e.metadata)),
+        ("project_id", &e.scope.project),
+        ("sequence", &e.sequence),
+        ("snapshot", &e.snapshot.map(Raw)),
+        ("subject_id", &e.subject_id),
+        ("subject_kind", &e.subject_kind),
+        ("type", &e.event_type),
+        ("version", &e.schema_version),
+    ];
+    h.put(b"{");
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            h.put(b",");
+        }
+        h.json(key);
+        h.put(b":");
+        value.write_canonical(&mut h);
+    }
+    h.put(b"}");
+    h.0.finalize().into()
+}
+
+/// `value` as canonical JSON text: compact, object keys sorted at every level.
+pub(crate) fn canonical_json(value: &Value) -> String {
+    let mut out = Vec::with_capacity(256);
+    value.write_canonical(&mut out);
+    // Only serde_json's output and ASCII punctuation went in.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Feeds bytes straight into SHA-256, so hashing allocates no buffer.
 struct HashWriter(Sha256);
-
-impl HashWriter {
-    fn put(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    fn json<T: Serialize + ?Sized>(&mut self, value: &T) {
-        // Serializing plain values into a hasher cannot fail.
-        let _ = serde_json::to_writer(&mut *self, value);
-    }
-}
 
 impl std::io::Write for HashWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -394,41 +508,73 @@ impl std::io::Write for HashWriter {
     }
 }
 
+/// Where canonical JSON goes: a hash or a buffer.
+trait Sink: std::io::Write {
+    fn put(&mut self, bytes: &[u8]) {
+        // Neither a hasher nor a Vec fails to take bytes.
+        let _ = self.write_all(bytes);
+    }
+
+    fn json<T: Serialize + ?Sized>(&mut self, value: &T)
+    where
+        Self: Sized,
+    {
+        // Serializing plain values into a hasher or a Vec cannot fail.
+        let _ = serde_json::to_writer(self, value);
+    }
+}
+
+impl<W: std::io::Write> Sink for W {}
+
+/// JSON text that is canonical already, written as it is.
+struct Raw<'a>(&'a str);
+
 /// A value in its canonical JSON form: objects with sorted keys at every level.
 trait Canonical {
-    fn write_canonical(&self, h: &mut HashWriter);
+    fn write_canonical(&self, h: &mut dyn Sink);
 }
 
 macro_rules! canonical_as_json {
     ($($t:ty),*) => {$(
         impl Canonical for $t {
-            fn write_canonical(&self, h: &mut HashWriter) {
-                h.json(self);
+            fn write_canonical(&self, h: &mut dyn Sink) {
+                write_json(h, self);
             }
         }
     )*};
 }
-canonical_as_json!(Uuid, Option<Uuid>, String, i64, i32);
+canonical_as_json!(Uuid, Option<Uuid>, &str, i64, i32);
 
-impl Canonical for Option<Value> {
-    fn write_canonical(&self, h: &mut HashWriter) {
+/// `serde_json::to_writer` for a `dyn Sink`.
+fn write_json<T: Serialize + ?Sized>(h: &mut dyn Sink, value: &T) {
+    let _ = serde_json::to_writer(h, value);
+}
+
+impl Canonical for Raw<'_> {
+    fn write_canonical(&self, h: &mut dyn Sink) {
+        h.put(self.0.as_bytes());
+    }
+}
+
+impl Canonical for Option<Raw<'_>> {
+    fn write_canonical(&self, h: &mut dyn Sink) {
         match self {
-            Some(v) => v.write_canonical(h),
+            Some(raw) => raw.write_canonical(h),
             None => h.put(b"null"),
         }
     }
 }
 
 impl Canonical for Value {
-    fn write_canonical(&self, h: &mut HashWriter) {
+    fn write_canonical(&self, h: &mut dyn Sink) {
         match self {
             Value::Object(map) => {
                 h.put(b"{");
-                let write = |i: usize, k: &String, v: &Value, h: &mut HashWriter| {
+                let write = |i: usize, k: &String, v: &Value, h: &mut dyn Sink| {
                     if i > 0 {
                         h.put(b",");
                     }
-                    h.json(k);
+                    write_json(h, k);
                     h.put(b":");
                     v.write_canonical(h);
                 };
@@ -455,7 +601,7 @@ impl Canonical for Value {
                 }
                 h.put(b"]");
             }
-            scalar => h.json(scalar),
+            scalar => write_json(h, scalar),
         }
     }
 }
@@ -474,22 +620,25 @@ pub(crate) struct Pending {
 }
 
 pub(crate) struct PendingEvent {
-    pub(crate) row: EventRow,
-    pub(crate) hash: Vec<u8>,
+    pub(crate) row: NewEvent,
+    pub(crate) hash: Hash,
     /// Whether the event gets an activity row (it is user-facing).
     pub(crate) activity: bool,
     pub(crate) jobs: Vec<crate::queue::PendingJob>,
 }
 
 impl PendingEvent {
+    /// The most bind parameters this event adds to a flush statement.
     fn binds(&self) -> usize {
-        EVENT_BINDS + if self.activity { ACTIVITY_BINDS } else { 0 } + self.jobs.len() * JOB_BINDS
+        EVENT_BINDS + if self.activity { RANGE_BINDS } else { 0 } + self.jobs.len() * JOB_BINDS
     }
 }
 
 const EVENT_BINDS: usize = 19;
-const ACTIVITY_BINDS: usize = 12;
-const JOB_BINDS: usize = 8;
+/// An activity row costs no binds of its own: activities are copied from the events
+/// just inserted, selected by (account, first sequence, last sequence) ranges.
+const RANGE_BINDS: usize = 3;
+const JOB_BINDS: usize = 7;
 /// Bind parameters per flush statement: under SQLite's 32,766 and PostgreSQL's 65,535.
 const MAX_BINDS: usize = 30_000;
 
@@ -499,8 +648,24 @@ const EVENT_INSERT: &str = "INSERT INTO events (account_id, sequence, id, event_
 pub(crate) const ACTIVITY_INSERT: &str = "INSERT INTO activities (account_id, sequence, event_id, \
     event_type, subject_kind, subject_id, project_id, board_id, card_id, creator_id, \
     batch_id, created_at) ";
+/// The events' columns that make their activity rows, in [`ACTIVITY_INSERT`]'s order.
+const ACTIVITY_FROM_EVENT: &str = "account_id, sequence, id, event_type, subject_kind, \
+    subject_id, project_id, board_id, card_id, actor_id, batch_id, created_at";
 const JOB_INSERT: &str = "INSERT INTO jobs (id, kind, payload, account_id, run_at, \
-    max_attempts, unique_key, created_at) ";
+    max_attempts, created_at) ";
+
+/// Runs of consecutive user-facing events of one account: (account, first, last).
+fn activity_ranges(chunk: &[PendingEvent]) -> Vec<(Uuid, i64, i64)> {
+    let mut ranges: Vec<(Uuid, i64, i64)> = Vec::new();
+    for p in chunk.iter().filter(|p| p.activity) {
+        let (account, sequence) = (p.row.account_id, p.row.sequence);
+        match ranges.last_mut() {
+            Some((a, _, last)) if *a == account && *last + 1 == sequence => *last = sequence,
+            _ => ranges.push((account, sequence, sequence)),
+        }
+    }
+    ranges
+}
 
 /// What the last statement before COMMIT also carries.
 pub(crate) struct Finale<'a> {
@@ -511,24 +676,22 @@ pub(crate) struct Finale<'a> {
 
 /// Builds one statement out of `parts`: on SQLite `;`-separated statements (its driver
 /// runs them in one call); on PostgreSQL data-modifying CTEs (`WITH p1 AS (…), … last`),
-/// which run in one round trip.
+/// which run in one round trip. JSON goes in as the canonical text `record()` made
+/// (cast to `jsonb` on PostgreSQL), never re-serialised.
 macro_rules! flush_statement {
     ($chunk:expr, $finale:expr, $pg:expr) => {{
         let chunk: &[PendingEvent] = $chunk;
         let finale: Option<&Finale> = $finale;
         let pg: bool = $pg;
-        let activities: Vec<&EventRow> = chunk
-            .iter()
-            .filter(|p| p.activity)
-            .map(|p| &p.row)
-            .collect();
+        let json = if pg { "::jsonb" } else { "" };
+        let ranges = activity_ranges(chunk);
         let jobs: Vec<&crate::queue::PendingJob> = chunk.iter().flat_map(|p| &p.jobs).collect();
         let heads: &[HeadUpdate] = finale.map(|f| f.heads).unwrap_or(&[]);
         // PostgreSQL announces commits with pg_notify in a final SELECT (delivered by
         // the server when the transaction commits).
         let notify = pg && finale.is_some_and(|f| !f.heads.is_empty() || f.notify_jobs);
         let parts = usize::from(!chunk.is_empty())
-            + usize::from(!activities.is_empty())
+            + usize::from(!ranges.is_empty())
             + usize::from(!jobs.is_empty())
             + heads.len()
             + usize::from(notify);
@@ -559,42 +722,56 @@ macro_rules! flush_statement {
                 b.push_bind(r.account_id)
                     .push_bind(r.sequence)
                     .push_bind(r.id)
-                    .push_bind(&r.event_type)
+                    .push_bind(r.event_type)
                     .push_bind(r.schema_version)
-                    .push_bind(&r.subject_kind)
+                    .push_bind(r.subject_kind)
                     .push_bind(r.subject_id)
                     .push_bind(r.scope.project)
                     .push_bind(r.scope.board)
                     .push_bind(r.scope.card)
                     .push_bind(r.actor_id)
-                    .push_bind(&r.actor_name)
-                    .push_bind(sqlx::types::Json(&r.data))
-                    .push_bind(sqlx::types::Json(&r.metadata))
+                    .push_bind(r.actor_name.as_str())
+                    .push_bind(r.data.as_str())
+                    .push_unseparated(json)
+                    .push_bind(&*r.metadata)
+                    .push_unseparated(json)
                     .push_bind(r.batch_id)
-                    .push_bind(r.snapshot.as_ref().map(sqlx::types::Json))
+                    .push_bind(r.snapshot.as_deref())
+                    .push_unseparated(json)
                     .push_bind(r.created_at)
-                    .push_bind(&r.prev_hash)
-                    .push_bind(&p.hash);
+                    .push_bind(&r.prev_hash[..])
+                    .push_bind(&p.hash[..]);
             });
+            // PostgreSQL's CTEs cannot read each other's rows from the table: the
+            // activity part selects them from this part's RETURNING instead.
+            if pg && !ranges.is_empty() {
+                qb.push(" RETURNING ").push(ACTIVITY_FROM_EVENT);
+            }
             close(&mut qb, n);
         }
-        if !activities.is_empty() {
+        if !ranges.is_empty() {
             let n = open(&mut qb);
-            qb.push(ACTIVITY_INSERT);
-            qb.push_values(activities, |mut b, r| {
-                b.push_bind(r.account_id)
-                    .push_bind(r.sequence)
-                    .push_bind(r.id)
-                    .push_bind(&r.event_type)
-                    .push_bind(&r.subject_kind)
-                    .push_bind(r.subject_id)
-                    .push_bind(r.scope.project)
-                    .push_bind(r.scope.board)
-                    .push_bind(r.scope.card)
-                    .push_bind(r.actor_id)
-                    .push_bind(r.batch_id)
-                    .push_bind(r.created_at);
-            });
+            qb.push(ACTIVITY_INSERT)
+                .push("SELECT ")
+                .push(ACTIVITY_FROM_EVENT)
+                .push(if pg {
+                    " FROM p1 WHERE "
+                } else {
+                    " FROM events WHERE "
+                });
+            for (i, (account, first, last)) in ranges.iter().enumerate() {
+                qb.push(if i == 0 {
+                    "(account_id = "
+                } else {
+                    " OR (account_id = "
+                })
+                .push_bind(*account)
+                .push(" AND sequence BETWEEN ")
+                .push_bind(*first)
+                .push(" AND ")
+                .push_bind(*last)
+                .push(")");
+            }
             close(&mut qb, n);
         }
         if !jobs.is_empty() {
@@ -602,12 +779,12 @@ macro_rules! flush_statement {
             qb.push(JOB_INSERT);
             qb.push_values(jobs, |mut b, j| {
                 b.push_bind(j.id)
-                    .push_bind(&j.kind)
-                    .push_bind(sqlx::types::Json(&j.payload))
+                    .push_bind(j.kind)
+                    .push_bind(j.payload.as_str())
+                    .push_unseparated(json)
                     .push_bind(j.account)
                     .push_bind(j.run_at)
                     .push_bind(j.max_attempts)
-                    .push_bind(None::<String>)
                     .push_bind(j.created_at);
             });
             close(&mut qb, n);
@@ -617,7 +794,7 @@ macro_rules! flush_statement {
             qb.push("UPDATE event_chains SET last_sequence = ")
                 .push_bind(head.sequence)
                 .push(", last_hash = ")
-                .push_bind(&head.hash)
+                .push_bind(&head.hash[..])
                 .push(" WHERE account_id = ")
                 .push_bind(head.account);
             close(&mut qb, n);
@@ -717,6 +894,25 @@ mod tests {
     }
 
     #[test]
+    fn metadata_text_is_the_canonical_form_of_the_options() {
+        let none = RecordOptions::default();
+        assert_eq!(metadata(&none), canonical_json(&metadata_value(&none)));
+        let some = RecordOptions {
+            correlation_id: Some(Uuid::nil()),
+            request: Some(RequestContext {
+                request_id: Some("r-1".into()),
+                ip: Some("203.0.113.77".parse().expect("ip")),
+                user_agent: Some("curl".into()),
+            }),
+            ..RecordOptions::default()
+        };
+        assert_eq!(
+            metadata(&some),
+            r#"{"causation_id":null,"correlation_id":"00000000-0000-0000-0000-000000000000","request":{"ip":"203.0.113.0/24","request_id":"r-1","user_agent":"curl"}}"#
+        );
+    }
+
+    #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let hash_of = |v: &Value| {
             let mut h = HashWriter(Sha256::new());
@@ -727,6 +923,10 @@ mod tests {
         expected.update(br#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#);
         let value = json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}});
         assert_eq!(hash_of(&value), expected.finalize().to_vec());
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#
+        );
     }
 
     #[test]

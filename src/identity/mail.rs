@@ -13,7 +13,7 @@ use crate::accounts::AccountId;
 use crate::error::{Error, Result};
 use crate::queue::worker_types::BoxFuture;
 use crate::queue::{enqueue, now_micros, Job, JobHandler, NewJob};
-use crate::store::{on_pool, on_tx, Store, Tx};
+use crate::store::{on_pool, on_tx, on_writer, Store, Tx};
 
 /// The job kind that delivers one outbox message.
 pub const DELIVER_JOB: &str = "mail.deliver";
@@ -148,7 +148,7 @@ impl JobHandler for MailJobs {
             self.transport.deliver(&mail).await?;
             let _writer = store.writer().await?;
             let body = (!self.keep_sent_bodies).then_some(DELIVERED_BODY);
-            on_pool!(store, |p| sqlx::query(
+            on_writer!(store, |p| sqlx::query(
                 "UPDATE mail_outbox SET sent_at = $1, body = COALESCE($2, body) \
                  WHERE id = $3 AND sent_at IS NULL"
             )

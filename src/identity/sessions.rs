@@ -9,7 +9,7 @@ use super::secret::{hash, looks_like_token, random_token};
 use super::{User, UserId};
 use crate::error::Result;
 use crate::queue::now_micros;
-use crate::store::{on_pool, Store};
+use crate::store::{on_pool, on_writer, Store};
 
 /// How long a session lasts after sign-in.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -49,7 +49,7 @@ pub async fn start(store: &Store, user: UserId, user_agent: Option<&str>) -> Res
     };
     let user_agent = user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
     let _writer = store.writer().await?;
-    on_pool!(store, |p| sqlx::query(
+    on_writer!(store, |p| sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, user_agent, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -96,7 +96,7 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<SignedIn>
 /// Signs out this browser.
 pub async fn end(store: &Store, session: Uuid) -> Result<()> {
     let _writer = store.writer().await?;
-    on_pool!(store, |p| sqlx::query("DELETE FROM sessions WHERE id = $1")
+    on_writer!(store, |p| sqlx::query("DELETE FROM sessions WHERE id = $1")
         .bind(session)
         .execute(p)
         .await?
@@ -107,7 +107,7 @@ pub async fn end(store: &Store, session: Uuid) -> Result<()> {
 /// Signs `user` out everywhere; returns how many sessions ended.
 pub async fn end_all(store: &Store, user: UserId) -> Result<u64> {
     let _writer = store.writer().await?;
-    Ok(on_pool!(store, |p| sqlx::query(
+    Ok(on_writer!(store, |p| sqlx::query(
         "DELETE FROM sessions WHERE user_id = $1"
     )
     .bind(user)

@@ -13,7 +13,6 @@ pub use card_thread::{card_thread_messages, CardThreadInbox, ThreadMessage};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::accounts::AccountId;
@@ -55,8 +54,8 @@ pub(crate) fn builtin() -> Vec<Arc<dyn Inbox>> {
 pub const INBOX_JOB: &str = "inbox";
 
 #[derive(Debug, Serialize, Deserialize)]
-struct InboxPayload {
-    inbox: String,
+struct InboxPayload<'a> {
+    inbox: std::borrow::Cow<'a, str>,
     account_id: Uuid,
     sequence: i64,
     event_id: Uuid,
@@ -76,12 +75,14 @@ pub(crate) fn jobs_for(
         .iter()
         .filter(|inbox| inbox.accepts(event))
         .map(|inbox| {
-            let payload = json!(InboxPayload {
-                inbox: inbox.name().to_owned(),
+            let payload = InboxPayload {
+                inbox: inbox.name().into(),
                 account_id: account.0,
                 sequence,
                 event_id,
-            });
+            };
+            // Plain fields: serialising them cannot fail.
+            let payload = serde_json::to_string(&payload).unwrap_or_default();
             PendingJob::new(INBOX_JOB, payload, Some(account), inbox.max_attempts())
         })
         .collect()

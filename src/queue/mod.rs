@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::accounts::AccountId;
 use crate::error::{Error, Result};
-use crate::store::{on_pool, on_tx, Engine, Store, Tx};
+use crate::store::{on_pool, on_tx, on_writer, Engine, Store, Tx};
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
@@ -62,8 +62,9 @@ impl NewJob {
 #[derive(Debug, Clone)]
 pub(crate) struct PendingJob {
     pub(crate) id: Uuid,
-    pub(crate) kind: String,
-    pub(crate) payload: Value,
+    pub(crate) kind: &'static str,
+    /// The payload as JSON text, serialised once.
+    pub(crate) payload: String,
     pub(crate) account: Option<AccountId>,
     pub(crate) run_at: i64,
     pub(crate) max_attempts: i32,
@@ -72,15 +73,15 @@ pub(crate) struct PendingJob {
 
 impl PendingJob {
     pub(crate) fn new(
-        kind: &str,
-        payload: Value,
+        kind: &'static str,
+        payload: String,
         account: Option<AccountId>,
         max_attempts: i32,
     ) -> Self {
         let now = now_micros();
         PendingJob {
             id: Uuid::now_v7(),
-            kind: kind.to_owned(),
+            kind,
             payload,
             account,
             run_at: now,
@@ -205,7 +206,7 @@ pub async fn claim(store: &Store, worker: &str, limit: u32, lease: Duration) -> 
          RETURNING {JOB_COLUMNS}"
     );
     let _writer = store.writer().await?;
-    let jobs: Vec<Job> = on_pool!(store, |p| sqlx::query_as(&sql)
+    let jobs: Vec<Job> = on_writer!(store, |p| sqlx::query_as(&sql)
         .bind(until)
         .bind(worker)
         .bind(now)
@@ -219,7 +220,7 @@ pub async fn claim(store: &Store, worker: &str, limit: u32, lease: Duration) -> 
 /// (expired and taken by another worker), in which case nothing changes.
 pub async fn complete(store: &Store, job: &Job, worker: &str) -> Result<bool> {
     let _writer = store.writer().await?;
-    let done = on_pool!(store, |p| sqlx::query(
+    let done = on_writer!(store, |p| sqlx::query(
         "DELETE FROM jobs WHERE id = $1 AND locked_by = $2"
     )
     .bind(job.id)
@@ -236,7 +237,7 @@ pub async fn complete_many(store: &Store, jobs: &[Job], worker: &str) -> Result<
     let _writer = store.writer().await?;
     let mut done = 0;
     for chunk in jobs.chunks(1000) {
-        done += on_pool!(store, |p| {
+        done += on_writer!(store, |p| {
             let mut q = sqlx::QueryBuilder::new("DELETE FROM jobs WHERE locked_by = ");
             q.push_bind(worker).push(" AND id IN (");
             let mut ids = q.separated(", ");
@@ -263,7 +264,7 @@ pub async fn fail(
     let dead = job.attempts >= job.max_attempts;
     let run_at = now_micros().saturating_add(duration_micros(retry_in));
     let _writer = store.writer().await?;
-    on_pool!(store, |p| sqlx::query(
+    on_writer!(store, |p| sqlx::query(
         "UPDATE jobs SET state = $3, run_at = $4, locked_until = NULL, locked_by = NULL, \
          last_error = $5 WHERE id = $1 AND locked_by = $2"
     )
@@ -284,7 +285,7 @@ pub async fn fail(
 /// Gives back the leases `worker` holds without counting the attempt (graceful stop).
 pub async fn release(store: &Store, job: &Job, worker: &str) -> Result<()> {
     let _writer = store.writer().await?;
-    on_pool!(store, |p| sqlx::query(
+    on_writer!(store, |p| sqlx::query(
         "UPDATE jobs SET locked_until = NULL, locked_by = NULL, attempts = attempts - 1 \
          WHERE id = $1 AND locked_by = $2"
     )

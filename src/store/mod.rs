@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, Notify};
@@ -26,7 +26,7 @@ use sqlx::{Postgres, Sqlite};
 
 use crate::accounts::AccountId;
 use crate::error::{Error, Result};
-use crate::events::record::{ChainHead, Pending};
+use crate::events::record::{ChainHead, Hash, Pending};
 use crate::inbox::Inbox;
 
 /// Runs `$body` with `$p` bound to the engine's pool (`&SqlitePool` or `&PgPool`).
@@ -80,8 +80,23 @@ macro_rules! on_account {
     };
 }
 
+/// Runs `$body` with `$p` bound to the pool that writes outside a [`Tx`] go through,
+/// while the caller holds [`Store::writer`]: on SQLite the single writer connection
+/// (see `Shared::sqlite_writes`), on PostgreSQL the pool.
+macro_rules! on_writer {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(reads) => {
+                let $p = $store.shared.sqlite_writes.as_ref().unwrap_or(reads);
+                $body
+            }
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
 #[allow(unused_imports)]
-pub(crate) use {on_account, on_pool, on_tx};
+pub(crate) use {on_account, on_pool, on_tx, on_writer};
 
 /// Longest wait for this process's SQLite write turn.
 pub const WRITER_WAIT: Duration = Duration::from_secs(30);
@@ -176,12 +191,19 @@ pub(crate) struct Shared {
     /// the head at every recording. Should another process record into the same file,
     /// a stale head collides with the `(account_id, sequence)` primary key, the
     /// transaction fails, and the entry is dropped so the next one reads afresh.
-    sqlite_heads: std::sync::Mutex<HashMap<AccountId, (i64, Vec<u8>)>>,
+    sqlite_heads: std::sync::Mutex<HashMap<AccountId, (i64, Hash)>>,
+    /// SQLite: the one connection every write goes through (transactions from
+    /// [`Store::begin`], and the writes made holding [`Store::writer`]). Writers take
+    /// turns anyway; one connection keeps its page cache across them, where a pool
+    /// hands each turn a connection whose cache another's commit made stale.
+    pub(crate) sqlite_writes: Option<SqlitePool>,
+    /// SQLite: told after every commit; wakes the background checkpointer.
+    pub(crate) sqlite_committed: Arc<Notify>,
     is_sqlite: bool,
 }
 
 impl Shared {
-    pub(crate) fn cached_head(&self, account: AccountId) -> Option<(i64, Vec<u8>)> {
+    pub(crate) fn cached_head(&self, account: AccountId) -> Option<(i64, Hash)> {
         if !self.is_sqlite {
             return None;
         }
@@ -195,7 +217,7 @@ impl Shared {
         }
         let mut cache = self.sqlite_heads.lock().unwrap_or_else(|p| p.into_inner());
         for h in heads {
-            cache.insert(h.account, (h.sequence, h.hash.clone()));
+            cache.insert(h.account, (h.sequence, h.hash));
         }
     }
 
@@ -206,15 +228,58 @@ impl Shared {
         }
     }
 
-    fn new(is_sqlite: bool) -> Arc<Self> {
+    fn new(sqlite_writes: Option<SqlitePool>) -> Arc<Self> {
         Arc::new(Shared {
-            is_sqlite,
+            is_sqlite: sqlite_writes.is_some(),
+            sqlite_writes,
             sqlite_heads: std::sync::Mutex::new(HashMap::new()),
             inboxes: RwLock::new(crate::inbox::builtin()),
             committed: broadcast::channel(1024).0,
             jobs_ready: Notify::new(),
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+            sqlite_committed: Arc::new(Notify::new()),
         })
+    }
+}
+
+/// Bytes of write-ahead log SQLite keeps on disk after a checkpoint reset it.
+const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+/// How long the checkpointer lets commits gather before it copies them into the
+/// database: one checkpoint (and its `fsync`s) per burst, not one per commit.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+
+/// SQLite, WAL mode: copies committed pages from the log into the database file.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so
+/// one writer in a thousand pays for writing back everyone's pages and two `fsync`s.
+/// Here automatic checkpoints are off and this task does the work on its own
+/// connection, shortly after commits, while writers go on appending (a PASSIVE
+/// checkpoint never blocks them). Durability is unchanged: `synchronous = NORMAL`
+/// commits are on disk once the log is synced, which this checkpoint does.
+///
+/// Ends when the store is dropped or its pool closed; a process that exits without it
+/// loses nothing (the log is replayed, or checkpointed by the last connection closed).
+async fn checkpoint_in_background(pool: SqlitePool, committed: Arc<Notify>, owner: Weak<Shared>) {
+    loop {
+        // A commit, or a second's pause (which also notices that the store is gone).
+        let woke = tokio::time::timeout(Duration::from_secs(1), committed.notified()).await;
+        if owner.strong_count() == 0 || pool.is_closed() {
+            return;
+        }
+        if woke.is_ok() {
+            tokio::time::sleep(CHECKPOINT_DELAY).await;
+        }
+        // Also once a second without a commit: writes that bypass `Tx` (the queue's
+        // claims and acknowledgements) are checkpointed too.
+        let done: std::result::Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&pool)
+                .await;
+        if let Err(e) = done {
+            if !pool.is_closed() {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
+            }
+        }
     }
 }
 
@@ -241,7 +306,7 @@ impl Store {
                 .await?;
             return Ok(Store {
                 pool: Pool::Postgres(pool),
-                shared: Shared::new(false),
+                shared: Shared::new(None),
             });
         }
         if url.starts_with("sqlite:") {
@@ -253,7 +318,12 @@ impl Store {
                 // the last transactions but never corrupts the file.
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Checkpoints run in the background (see `checkpoint_in_background`),
+                // not inside whichever commit happens to cross the threshold.
+                .pragma("wal_autocheckpoint", "0")
+                // A log that grew during a burst is cut back once checkpointed.
+                .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
             if let Some(dir) = options.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -261,14 +331,25 @@ impl Store {
                     })?;
                 }
             }
+            let writes = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(WRITER_WAIT)
+                .connect_with(options.clone())
+                .await?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
+            let shared = Shared::new(Some(writes));
+            tokio::spawn(checkpoint_in_background(
+                pool.clone(),
+                shared.sqlite_committed.clone(),
+                Arc::downgrade(&shared),
+            ));
             return Ok(Store {
                 pool: Pool::Sqlite(pool),
-                shared: Shared::new(true),
+                shared,
             });
         }
         Err(Error::Config(format!(
@@ -382,7 +463,10 @@ impl Store {
     async fn begin_scoped(&self, account: Option<AccountId>) -> Result<Tx> {
         let writer = self.writer().await?;
         let inner = match (&self.pool, account) {
-            (Pool::Sqlite(p), _) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            (Pool::Sqlite(reads), _) => {
+                let p = self.shared.sqlite_writes.as_ref().unwrap_or(reads);
+                TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)
+            }
             (Pool::Postgres(p), None) => TxInner::Postgres(p.begin().await?),
             (Pool::Postgres(p), Some(a)) => {
                 TxInner::Postgres(p.begin_with(tenant_begin_sql(a)).await?)
@@ -485,6 +569,9 @@ impl Store {
 
     /// Closes every connection; pending work finishes first.
     pub async fn close(&self) {
+        if let Some(writes) = &self.shared.sqlite_writes {
+            writes.close().await;
+        }
         on_pool!(self, |p| p.close().await)
     }
 }
@@ -538,6 +625,9 @@ impl Tx {
             return Err(e.into());
         }
         shared.remember_heads(&heads);
+        if shared.is_sqlite {
+            shared.sqlite_committed.notify_one();
+        }
         for head in &heads {
             // No receiver is fine: nobody is listening.
             let _ = self.store.shared.committed.send(head.committed());
