@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 
 use axum::extract::FromRef;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use chronicle::Store;
 use chronicle_app::api::SiteConfig;
@@ -116,6 +117,13 @@ pub async fn serve(
     // Every node hears every node's commits (PostgreSQL); SQLite needs no relay.
     let relay = state.store.relay_cluster_commits();
     let hub = tokio::spawn(state.hub.clone().run(state.stop_streams.subscribe()));
+    // Live streams send small frames one at a time: without TCP_NODELAY, Nagle's
+    // algorithm holds a frame back until the previous one is acknowledged.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),

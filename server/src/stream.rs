@@ -296,6 +296,7 @@ pub async fn events(
         replaying: true,
         keep_alive_every: state.stream_keep_alive,
         keep_alive_at: tokio::time::Instant::now() + state.stream_keep_alive,
+        last_sent: tokio::time::Instant::now(),
         token,
         recheck_every: state.stream_recheck,
         recheck_at: tokio::time::Instant::now() + state.stream_recheck,
@@ -343,8 +344,12 @@ struct Follow {
     replaying: bool,
     /// Silence after which a keep-alive comment goes out.
     keep_alive_every: Duration,
-    /// When to send a keep-alive comment if nothing else has gone out by then.
+    /// When to look again whether the stream has been silent for `keep_alive_every`.
+    /// It moves only when the timer fires, never per frame: re-arming thousands of
+    /// streams' timers at every delivery contends on the runtime's timer wheel.
     keep_alive_at: tokio::time::Instant,
+    /// When the last frame went out.
+    last_sent: tokio::time::Instant,
     /// The session the stream was opened with: signed out, or no longer a member, and
     /// the stream ends at the next check.
     token: String,
@@ -359,11 +364,13 @@ impl Follow {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(e) = self.queue.pop_front() {
-                self.keep_alive_at = tokio::time::Instant::now() + self.keep_alive_every;
+                self.last_sent = tokio::time::Instant::now();
                 return Some(e);
             }
+            // The database paths below are rare and their futures large: they are boxed,
+            // so the state every idle stream keeps between frames stays small.
             if self.replaying {
-                self.read_page().await.ok()?;
+                Box::pin(self.read_page()).await.ok()?;
                 continue;
             }
             // One timer per stream, moved only when its deadline changes (thousands of
@@ -377,13 +384,23 @@ impl Follow {
                 _ = &mut self.timer => {
                     let now = tokio::time::Instant::now();
                     if now >= self.recheck_at {
-                        if current(&self.store, &self.token, &self.slug).await.is_err() {
+                        if Box::pin(current(&self.store, &self.token, &self.slug))
+                            .await
+                            .is_err()
+                        {
                             return None;
                         }
                         self.recheck_at = now + self.recheck_every;
                         continue;
                     }
+                    let quiet_until = self.last_sent + self.keep_alive_every;
+                    if now < quiet_until {
+                        // Something went out meanwhile: look again when it has been quiet.
+                        self.keep_alive_at = quiet_until;
+                        continue;
+                    }
                     self.keep_alive_at = now + self.keep_alive_every;
+                    self.last_sent = now;
                     return Some(Bytes::from_static(KEEP_ALIVE_FRAME));
                 }
                 msg = self.batches.recv() => msg,
@@ -405,12 +422,14 @@ impl Follow {
                         }
                     } else {
                         // A hole before this batch, or a filter only the database knows.
-                        self.read_all().await.ok()?;
+                        Box::pin(self.read_all()).await.ok()?;
                     }
                     self.cursor = self.cursor.max(batch.to);
                 }
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => self.read_all().await.ok()?,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Box::pin(self.read_all()).await.ok()?
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
