@@ -70,22 +70,23 @@ pub(crate) fn jobs_for(
     sequence: i64,
     event_id: Uuid,
 ) -> Vec<PendingJob> {
-    store
-        .inboxes()
-        .iter()
-        .filter(|inbox| inbox.accepts(event))
-        .map(|inbox| {
-            let payload = InboxPayload {
-                inbox: inbox.name().into(),
-                account_id: account.0,
-                sequence,
-                event_id,
-            };
-            // Plain fields: serialising them cannot fail.
-            let payload = serde_json::to_string(&payload).unwrap_or_default();
-            PendingJob::new(INBOX_JOB, payload, Some(account), inbox.max_attempts())
-        })
-        .collect()
+    store.with_inboxes(|inboxes| {
+        inboxes
+            .iter()
+            .filter(|inbox| inbox.accepts(event))
+            .map(|inbox| {
+                let payload = InboxPayload {
+                    inbox: inbox.name().into(),
+                    account_id: account.0,
+                    sequence,
+                    event_id,
+                };
+                // Plain fields: serialising them cannot fail.
+                let payload = serde_json::to_string(&payload).unwrap_or_default();
+                PendingJob::new(INBOX_JOB, payload, Some(account), inbox.max_attempts())
+            })
+            .collect()
+    })
 }
 
 /// The job handler that delivers events to inboxes (every [`crate::queue::Worker`] has

@@ -522,6 +522,17 @@ impl Store {
             .clone()
     }
 
+    /// Runs `f` over the registered inboxes without copying the list (every recorded
+    /// event asks which inboxes accept it).
+    pub(crate) fn with_inboxes<R>(&self, f: impl FnOnce(&[Arc<dyn Inbox>]) -> R) -> R {
+        let inboxes = self
+            .shared
+            .inboxes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&inboxes)
+    }
+
     pub(crate) fn inbox(&self, name: &str) -> Option<Arc<dyn Inbox>> {
         self.inboxes().into_iter().find(|i| i.name() == name)
     }
