@@ -117,6 +117,7 @@ pub async fn serve(
     // Every node hears every node's commits (PostgreSQL); SQLite needs no relay.
     let relay = state.store.relay_cluster_commits();
     let hub = tokio::spawn(state.hub.clone().run(state.stop_streams.subscribe()));
+    let closing_hub = state.hub.clone();
     // Live streams send small frames one at a time: without TCP_NODELAY, Nagle's
     // algorithm holds a frame back until the previous one is acknowledged.
     let listener = listener.tap_io(|tcp| {
@@ -131,6 +132,7 @@ pub async fn serve(
     .with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_streams.send(true);
+        closing_hub.close_streams();
     })
     .await;
     if let Some(relay) = relay {

@@ -62,11 +62,19 @@ pub struct Batch {
     pub items: Vec<SharedItem>,
 }
 
+/// What the hub sends every stream.
+#[derive(Clone)]
+enum HubMessage {
+    Batch(Arc<Batch>),
+    /// The server is shutting down: streams end.
+    Closing,
+}
+
 /// Reads each commit's activity once per process and shares it with every stream.
 #[derive(Clone)]
 pub struct Hub {
     store: Store,
-    batches: broadcast::Sender<Arc<Batch>>,
+    batches: broadcast::Sender<HubMessage>,
 }
 
 impl Hub {
@@ -77,8 +85,14 @@ impl Hub {
         }
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
+    fn subscribe(&self) -> broadcast::Receiver<HubMessage> {
         self.batches.subscribe()
+    }
+
+    /// Ends every open stream (at shutdown). Streams learn it from the channel they
+    /// already wait on, so none keeps a second waiter registered per frame.
+    pub fn close_streams(&self) {
+        let _ = self.batches.send(HubMessage::Closing);
     }
 
     /// Follows the store's commit announcements until `stop`.
@@ -171,12 +185,12 @@ impl Hub {
                     .into_iter()
                     .filter_map(|item| render(item, &slug))
                     .collect();
-                let _ = self.batches.send(Arc::new(Batch {
+                let _ = self.batches.send(HubMessage::Batch(Arc::new(Batch {
                     account,
                     from,
                     to,
                     items,
-                }));
+                })));
             }
         }
     }
@@ -338,7 +352,9 @@ struct Follow {
     /// Everything up to here has been sent or does not belong in this stream.
     cursor: i64,
     queue: VecDeque<Bytes>,
-    batches: broadcast::Receiver<Arc<Batch>>,
+    batches: broadcast::Receiver<HubMessage>,
+    /// Read, never awaited: the hub's `Closing` wakes streams at shutdown; this catches
+    /// a stream that lagged past that message or opened after it.
     stop: watch::Receiver<bool>,
     /// More of the replay is in the database than in the queue (read a page at a time).
     replaying: bool,
@@ -363,6 +379,9 @@ impl Follow {
     /// The next bytes to send; `None` ends the stream (shutdown, or a database failure).
     async fn next(&mut self) -> Option<Bytes> {
         loop {
+            if *self.stop.borrow() {
+                return None;
+            }
             if let Some(e) = self.queue.pop_front() {
                 self.last_sent = tokio::time::Instant::now();
                 return Some(e);
@@ -380,7 +399,6 @@ impl Follow {
                 self.timer.as_mut().reset(due);
             }
             let msg = tokio::select! {
-                _ = self.stop.changed() => return None,
                 _ = &mut self.timer => {
                     let now = tokio::time::Instant::now();
                     if now >= self.recheck_at {
@@ -406,7 +424,10 @@ impl Follow {
                 msg = self.batches.recv() => msg,
             };
             match msg {
-                Ok(batch) if batch.account == self.account && batch.to > self.cursor => {
+                Ok(HubMessage::Closing) => return None,
+                Ok(HubMessage::Batch(batch))
+                    if batch.account == self.account && batch.to > self.cursor =>
+                {
                     let decidable = batch.from <= self.cursor
                         && batch
                             .items
