@@ -179,6 +179,34 @@ chronicle::engine_tests! {
         }
     }
 
+    // Over a thousand runs in one statement: a transaction alternating between two teams
+    // with events no inbox takes (22 binds each, so ~1,360 fit one statement). SQLite
+    // refuses a WHERE of a thousand ORs (expression depth), so there each run is a
+    // statement of its own.
+    async fn a_transaction_of_many_short_runs_writes_all_their_activity(store, db) {
+        let acme = account(&store, "Acme").await;
+        let beta = account(&store, "Beta").await;
+        let ana = member("Ana");
+        let mut tx = store.begin().await.expect("begin");
+        for i in 0..2400 {
+            let team = if i % 2 == 0 { acme.id } else { beta.id };
+            let project = ProjectCreated { project: ProjectRef { id: Uuid::now_v7(), name: format!("Project {i}") } };
+            record(&mut tx, team, &ana, &project, RecordOptions::default()).await.expect("record");
+        }
+        tx.commit().await.expect("commit");
+        for team in [acme.id, beta.id] {
+            let count = chronicle::testing::query_i64(
+                db,
+                &format!("SELECT count(*) FROM activities WHERE event_type = 'project.created' AND account_id = {}",
+                    match store.engine() {
+                        chronicle::store::Engine::Sqlite => format!("x'{}'", team.0.simple()),
+                        chronicle::store::Engine::Postgres => format!("'{}'", team.0),
+                    }),
+            ).await;
+            assert_eq!(count, 1200, "{team:?}");
+        }
+    }
+
     async fn the_projection_is_rebuilt_from_the_log(store) {
         let acme = account(&store, "Acme").await;
         let b = Board { project: Uuid::now_v7(), board: Uuid::now_v7() };

@@ -131,7 +131,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
-        let _ = stop_streams.send(true);
+        stop_streams.send_replace(true);
         closing_hub.close_streams();
     })
     .await;

@@ -16,6 +16,7 @@
 //! `LISTEN` (see `Store::relay_cluster_commits`).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,6 +76,9 @@ enum HubMessage {
 pub struct Hub {
     store: Store,
     batches: broadcast::Sender<HubMessage>,
+    /// Set at shutdown, before `Closing` is sent; read by streams on every pass (a
+    /// plain load, no lock shared by thousands of streams).
+    closing: Arc<AtomicBool>,
 }
 
 impl Hub {
@@ -82,6 +86,7 @@ impl Hub {
         Hub {
             store,
             batches: broadcast::channel(HUB_CAPACITY).0,
+            closing: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -92,6 +97,7 @@ impl Hub {
     /// Ends every open stream (at shutdown). Streams learn it from the channel they
     /// already wait on, so none keeps a second waiter registered per frame.
     pub fn close_streams(&self) {
+        self.closing.store(true, Ordering::Release);
         let _ = self.batches.send(HubMessage::Closing);
     }
 
@@ -318,7 +324,7 @@ pub async fn events(
             state.stream_recheck.min(state.stream_keep_alive),
         )),
         batches,
-        stop: state.stop_streams.subscribe(),
+        closing: state.hub.closing.clone(),
     };
     // The first page now, so a failing read is an error status, not an empty stream.
     if follow.read_page().await.is_err() {
@@ -353,9 +359,9 @@ struct Follow {
     cursor: i64,
     queue: VecDeque<Bytes>,
     batches: broadcast::Receiver<HubMessage>,
-    /// Read, never awaited: the hub's `Closing` wakes streams at shutdown; this catches
-    /// a stream that lagged past that message or opened after it.
-    stop: watch::Receiver<bool>,
+    /// The hub's shutdown flag: its `Closing` message wakes streams at shutdown; this
+    /// catches a stream that lagged past that message or opened after it.
+    closing: Arc<AtomicBool>,
     /// More of the replay is in the database than in the queue (read a page at a time).
     replaying: bool,
     /// Silence after which a keep-alive comment goes out.
@@ -379,7 +385,7 @@ impl Follow {
     /// The next bytes to send; `None` ends the stream (shutdown, or a database failure).
     async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if *self.stop.borrow() {
+            if self.closing.load(Ordering::Acquire) {
                 return None;
             }
             if let Some(e) = self.queue.pop_front() {

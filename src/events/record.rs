@@ -691,7 +691,11 @@ macro_rules! flush_statement {
         // the server when the transaction commits).
         let notify = pg && finale.is_some_and(|f| !f.heads.is_empty() || f.notify_jobs);
         let parts = usize::from(!chunk.is_empty())
-            + usize::from(!ranges.is_empty())
+            + if pg {
+                usize::from(!ranges.is_empty())
+            } else {
+                ranges.len()
+            }
             + usize::from(!jobs.is_empty())
             + heads.len()
             + usize::from(notify);
@@ -749,7 +753,15 @@ macro_rules! flush_statement {
             }
             close(&mut qb, n);
         }
-        if !ranges.is_empty() {
+        // PostgreSQL: one statement whose WHERE lists every range. SQLite: a statement
+        // per range, because it nests each OR one level deeper and refuses expressions
+        // deeper than 1,000 (a transaction alternating between teams could get there).
+        let statements = if pg {
+            usize::from(!ranges.is_empty())
+        } else {
+            ranges.len()
+        };
+        for s in 0..statements {
             let n = open(&mut qb);
             qb.push(ACTIVITY_INSERT)
                 .push("SELECT ")
@@ -759,7 +771,8 @@ macro_rules! flush_statement {
                 } else {
                     " FROM events WHERE "
                 });
-            for (i, (account, first, last)) in ranges.iter().enumerate() {
+            let these = if pg { &ranges[..] } else { &ranges[s..=s] };
+            for (i, (account, first, last)) in these.iter().enumerate() {
                 qb.push(if i == 0 {
                     "(account_id = "
                 } else {

@@ -192,8 +192,9 @@ pub(crate) struct Shared {
     /// a stale head collides with the `(account_id, sequence)` primary key, the
     /// transaction fails, and the entry is dropped so the next one reads afresh.
     sqlite_heads: std::sync::Mutex<HashMap<AccountId, (i64, Hash)>>,
-    /// SQLite: the one connection every write goes through (transactions from
-    /// [`Store::begin`], and the writes made holding [`Store::writer`]). Writers take
+    /// SQLite: the one connection every write after start-up goes through
+    /// (transactions from [`Store::begin`], and the writes made holding
+    /// [`Store::writer`]; migrations run on the readers' pool before anything else). Writers take
     /// turns anyway; one connection keeps its page cache across them, where a pool
     /// hands each turn a connection whose cache another's commit made stale.
     pub(crate) sqlite_writes: Option<SqlitePool>,
@@ -254,8 +255,10 @@ const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 /// one writer in a thousand pays for writing back everyone's pages and two `fsync`s.
 /// Here automatic checkpoints are off and this task does the work on its own
 /// connection, shortly after commits, while writers go on appending (a PASSIVE
-/// checkpoint never blocks them). Durability is unchanged: `synchronous = NORMAL`
-/// commits are on disk once the log is synced, which this checkpoint does.
+/// checkpoint never blocks them). Durability is still that of `synchronous = NORMAL`:
+/// a commit survives a crash of the process at once, and a power cut once the log is
+/// synced — which a checkpoint with pages to copy does, typically within this delay
+/// (a reader holding an old snapshot can hold it back).
 ///
 /// Ends when the store is dropped or its pool closed; a process that exits without it
 /// loses nothing (the log is replayed, or checkpointed by the last connection closed).
