@@ -6,19 +6,7 @@ use crate::error::{Error, Result};
 /// characters.
 pub fn single_line(field: &'static str, raw: &str, max: usize) -> Result<String> {
     let s = raw.trim();
-    if s.is_empty() {
-        return Err(Error::invalid(
-            field,
-            format!("the {field} cannot be empty"),
-        ));
-    }
-    let n = s.chars().count();
-    if n > max {
-        return Err(Error::invalid(
-            field,
-            format!("at most {max} characters (this one has {n})"),
-        ));
-    }
+    check_length(field, s, max, true)?;
     if s.chars().any(char::is_control) {
         return Err(Error::invalid(
             field,
@@ -32,6 +20,12 @@ pub fn single_line(field: &'static str, raw: &str, max: usize) -> Result<String>
 /// when `required` is false.
 pub fn text(field: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {
     let s = raw.trim_end();
+    check_length(field, s, max, required)?;
+    Ok(s.to_owned())
+}
+
+/// `s` is at most `max` characters and, when `required`, not blank.
+fn check_length(field: &'static str, s: &str, max: usize, required: bool) -> Result<()> {
     if required && s.trim().is_empty() {
         return Err(Error::invalid(
             field,
@@ -45,7 +39,7 @@ pub fn text(field: &'static str, raw: &str, max: usize, required: bool) -> Resul
             format!("at most {max} characters (this one has {n})"),
         ));
     }
-    Ok(s.to_owned())
+    Ok(())
 }
 
 /// Percent-encodes a query-string value (RFC 3986 unreserved characters pass).

@@ -356,9 +356,41 @@ mod revocation {
     }
 }
 
-mod keep_alive {
+mod raw {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Opens Acme's team stream over a plain HTTP/1.0 connection as Ana.
+    async fn open(app: &support::TestServer, token: &str) -> tokio::net::TcpStream {
+        let host = app.base.trim_start_matches("http://").to_owned();
+        let mut conn = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /acme/events HTTP/1.0\r\nHost: {host}\r\nCookie: chronicle_session={token}\r\n\r\n"
+        );
+        conn.write_all(request.as_bytes()).await.expect("request");
+        conn
+    }
+
+    /// Everything the connection sends until it closes or `within` passes, and whether
+    /// it closed.
+    async fn read_for(conn: &mut tokio::net::TcpStream, within: Duration) -> (String, bool) {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        let mut buf = [0u8; 1024];
+        let mut closed = false;
+        while let Ok(read) = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            match read {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        (String::from_utf8_lossy(&seen).into_owned(), closed)
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_idle_stream_sends_keep_alive_comments() {
@@ -372,28 +404,8 @@ mod keep_alive {
             s.stream_keep_alive = Duration::from_millis(150)
         })
         .await;
-        let host = app.base.trim_start_matches("http://").to_owned();
-        let mut conn = tokio::net::TcpStream::connect(&host)
-            .await
-            .expect("connect");
-        conn.write_all(
-            format!(
-            "GET /acme/events HTTP/1.0\r\nHost: {host}\r\nCookie: chronicle_session={token}\r\n\r\n"
-        )
-            .as_bytes(),
-        )
-        .await
-        .expect("request");
-        let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        let mut buf = [0u8; 1024];
-        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
-            if n == 0 {
-                break;
-            }
-            seen.extend_from_slice(&buf[..n]);
-        }
-        let text = String::from_utf8_lossy(&seen);
+        let mut conn = open(&app, &token).await;
+        let (text, _) = read_for(&mut conn, Duration::from_secs(2)).await;
         assert!(
             text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
             "{text}"
@@ -401,6 +413,29 @@ mod keep_alive {
         assert!(
             text.matches(": keep-alive\n\n").count() >= 3,
             "two seconds of silence, 150 ms interval: {text}"
+        );
+    }
+
+    // Keep-alive 15 s and the membership check 30 s away: only the shutdown itself can
+    // end the stream within the two seconds allowed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_streams_end_when_the_server_shuts_down() {
+        let (store, _db) = chronicle::testing::sqlite().await;
+        let ana = team(&store, "Acme", "ana@example.com").await;
+        let token = sessions::start(&store, ana.user.id, None)
+            .await
+            .expect("session")
+            .token;
+        let app = spawn_app(store.clone()).await;
+        let mut conn = open(&app, &token).await;
+        let (head, closed) = read_for(&mut conn, Duration::from_millis(300)).await;
+        assert!(head.contains(" 200 "), "{head}");
+        assert!(!closed, "the stream closed before the shutdown");
+        drop(app); // stops the server
+        let (_, closed) = read_for(&mut conn, Duration::from_secs(2)).await;
+        assert!(
+            closed,
+            "the stream was still open two seconds after the shutdown"
         );
     }
 }

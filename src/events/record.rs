@@ -268,12 +268,9 @@ async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
         .fetch_optional(c)
         .await?);
     let (sequence, hash) = row.ok_or(Error::NotFound("account"))?;
-    let hash = Hash::try_from(hash.as_slice()).map_err(|_| {
-        Error::invalid(
-            "event_chains",
-            "the stored chain head is not a SHA-256 hash",
-        )
-    })?;
+    // A head that is not 32 bytes is a damaged row, not bad input: a decoding error.
+    let hash = Hash::try_from(hash.as_slice())
+        .map_err(|_| sqlx::Error::Decode("event_chains.last_hash is not a SHA-256 hash".into()))?;
     let head = ChainHead {
         sequence,
         hash,
@@ -479,7 +476,7 @@ fn chain_hash(e: &HashInput<'_>) -> Hash {
         if i > 0 {
             h.put(b",");
         }
-        h.json(key);
+        write_json(&mut h, key);
         h.put(b":");
         value.write_canonical(&mut h);
     }
@@ -514,14 +511,6 @@ trait Sink: std::io::Write {
         // Neither a hasher nor a Vec fails to take bytes.
         let _ = self.write_all(bytes);
     }
-
-    fn json<T: Serialize + ?Sized>(&mut self, value: &T)
-    where
-        Self: Sized,
-    {
-        // Serializing plain values into a hasher or a Vec cannot fail.
-        let _ = serde_json::to_writer(self, value);
-    }
 }
 
 impl<W: std::io::Write> Sink for W {}
@@ -545,7 +534,7 @@ macro_rules! canonical_as_json {
 }
 canonical_as_json!(Uuid, Option<Uuid>, &str, i64, i32);
 
-/// `serde_json::to_writer` for a `dyn Sink`.
+/// A plain value as JSON (serialising plain values into a hasher or a Vec cannot fail).
 fn write_json<T: Serialize + ?Sized>(h: &mut dyn Sink, value: &T) {
     let _ = serde_json::to_writer(h, value);
 }

@@ -200,12 +200,15 @@ pub(crate) struct Shared {
     pub(crate) sqlite_writes: Option<SqlitePool>,
     /// SQLite: told after every commit; wakes the background checkpointer.
     pub(crate) sqlite_committed: Arc<Notify>,
-    is_sqlite: bool,
 }
 
 impl Shared {
+    fn is_sqlite(&self) -> bool {
+        self.sqlite_writes.is_some()
+    }
+
     pub(crate) fn cached_head(&self, account: AccountId) -> Option<(i64, Hash)> {
-        if !self.is_sqlite {
+        if !self.is_sqlite() {
             return None;
         }
         let heads = self.sqlite_heads.lock().unwrap_or_else(|p| p.into_inner());
@@ -213,7 +216,7 @@ impl Shared {
     }
 
     fn remember_heads(&self, heads: &[crate::events::record::HeadUpdate]) {
-        if !self.is_sqlite {
+        if !self.is_sqlite() {
             return;
         }
         let mut cache = self.sqlite_heads.lock().unwrap_or_else(|p| p.into_inner());
@@ -231,7 +234,6 @@ impl Shared {
 
     fn new(sqlite_writes: Option<SqlitePool>) -> Arc<Self> {
         Arc::new(Shared {
-            is_sqlite: sqlite_writes.is_some(),
             sqlite_writes,
             sqlite_heads: std::sync::Mutex::new(HashMap::new()),
             inboxes: RwLock::new(crate::inbox::builtin()),
@@ -639,7 +641,7 @@ impl Tx {
             return Err(e.into());
         }
         shared.remember_heads(&heads);
-        if shared.is_sqlite {
+        if shared.is_sqlite() {
             shared.sqlite_committed.notify_one();
         }
         for head in &heads {
