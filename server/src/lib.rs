@@ -38,7 +38,8 @@ pub struct AppState {
     pub hub: stream::Hub,
     /// How often a live stream re-checks its session and membership.
     pub stream_recheck: std::time::Duration,
-    /// Silence after which a live stream sends a keep-alive comment.
+    /// How often a live stream looks whether it has been silent; a silent stream sends a
+    /// keep-alive comment, so silence lasts one to two periods.
     pub stream_keep_alive: std::time::Duration,
 }
 
@@ -80,17 +81,16 @@ pub fn routes() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
-/// The whole HTTP surface: health, server functions, pages and static files, behind
-/// the cross-site request check.
+/// The whole HTTP surface: health, server functions, pages and static files behind the
+/// cross-site request check, and the live streams (GETs) beside it.
 pub fn router(state: AppState) -> Router {
     let routes = routes();
     let store = state.store.clone();
     let site = state.site.clone();
     let leptos = state.leptos.clone();
     let origin = csrf::SiteOrigin::from_public_url(&state.site.public_url);
-    Router::new()
+    let pages = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/{account}/events", get(stream::events))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -103,7 +103,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(axum::middleware::from_fn_with_state(origin, csrf::check))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    // Live streams stand outside those layers: they are GETs (nothing for the cross-site
+    // check) and long-lived, and the trace layer would read the clock twice and enter a
+    // span for every frame of every stream.
+    Router::new()
+        .route("/{account}/events", get(stream::events))
+        .merge(pages)
         .with_state(state)
 }
 

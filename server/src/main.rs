@@ -117,21 +117,30 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             let ours: Vec<_> = rounds.iter().filter(|r| r.target == "chronicle").collect();
             for r in &rounds {
-                let peer_of = ours.iter().find(|o| o.subscribers == r.subscribers);
-                let ratio = match (r.target.as_str(), peer_of) {
+                // Chronicle's round with the same number of streams, to compare against.
+                let ours_at_n = ours.iter().find(|o| o.subscribers == r.subscribers);
+                let ratio = match (r.target.as_str(), ours_at_n) {
                     ("chronicle", _) | (_, None) => String::new(),
-                    (_, Some(o)) => format!(
-                        " | chronicle / peer: p99 latency {:.2}x (below 1: faster), deliveries/s {:.2}x",
+                    (other, Some(o)) => format!(
+                        " | chronicle / {other}: p99 latency {:.2}x, fan-out {} (below 1: \
+                         Chronicle faster), deliveries/s {:.2}x (above 1: Chronicle more)",
                         o.p99_ms / r.p99_ms,
+                        if r.fan_out_ms > 0.0 {
+                            format!("{:.2}x", o.fan_out_ms / r.fan_out_ms)
+                        } else {
+                            "-".into()
+                        },
                         o.deliveries_per_s / r.deliveries_per_s
                     ),
                 };
                 println!(
-                    "P3 {:>10} {:>5} streams: p50 {:.1} ms p99 {:.1} ms, {:.0} deliveries/s, {} missing, {} per stream{}",
+                    "P3 {:>10} {:>5} streams: p50 {:.1} ms p99 {:.1} ms (first stream {:.1} ms, fan-out {:.1} ms), {:.0} deliveries/s, {} missing, {} per stream{}",
                     r.target,
                     r.subscribers,
                     r.p50_ms,
                     r.p99_ms,
+                    r.first_ms,
+                    r.fan_out_ms,
                     r.deliveries_per_s,
                     r.missing,
                     r.kb_per_stream.map_or("?".into(), |k| format!("{k:.1} KB")),

@@ -4,7 +4,8 @@
 //! Each message is `event: activity`, `id: <sequence>`, `data: <ActivityView JSON>`. On
 //! connect the stream replays every item after `Last-Event-ID` (the browser's own
 //! reconnect) or `?since=` (a client that reconnects by itself), then follows commits
-//! live. Keep-alive comments after 15 s of silence; streams end when the server shuts down.
+//! live. Keep-alive comments after 10–20 s of silence; streams end when the server shuts
+//! down.
 //!
 //! Fan-out: one [`Hub`] per process reads each commit's new activity rows once, renders
 //! each item's JSON once, and broadcasts the batch; every stream filters batches in
@@ -40,8 +41,10 @@ use crate::AppState;
 
 /// Items read per query: the most one feed query returns.
 const PAGE: u32 = chronicle::activity::MAX_FEED_LIMIT;
-/// How often an idle stream sends a comment so proxies keep it open.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream looks whether it has been silent; a silent stream then sends a
+/// comment so proxies keep it open. Silence therefore lasts 10–20 s at most, under the
+/// 30 s idle timeout of the strictest common proxies.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// How often an open stream checks that its session and membership still hold.
 pub const RECHECK: Duration = Duration::from_secs(30);
 /// Batches a slow stream may fall behind before it reads from the database instead.
@@ -218,7 +221,7 @@ fn frame(item: &ActivityItem, slug: &str) -> Option<Bytes> {
     )))
 }
 
-/// What an idle stream sends after [`KEEP_ALIVE`] of silence: an SSE comment.
+/// What a stream silent for one to two [`KEEP_ALIVE`] periods sends: an SSE comment.
 const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 #[derive(Debug, Deserialize)]
@@ -232,7 +235,12 @@ pub struct StreamQuery {
 }
 
 fn refuse(err: AppError) -> Response {
-    (err.status(), Json(err)).into_response()
+    let status = err.status();
+    if status.is_server_error() {
+        // Streams stand outside the trace layer, which would otherwise have logged it.
+        tracing::error!(error = ?err, %status, "could not open a live stream");
+    }
+    (status, Json(err)).into_response()
 }
 
 fn scope_of(q: &StreamQuery) -> Result<FeedScope, AppError> {
@@ -316,7 +324,7 @@ pub async fn events(
         replaying: true,
         keep_alive_every: state.stream_keep_alive,
         keep_alive_at: tokio::time::Instant::now() + state.stream_keep_alive,
-        last_sent: tokio::time::Instant::now(),
+        sent_since_check: false,
         token,
         recheck_every: state.stream_recheck,
         recheck_at: tokio::time::Instant::now() + state.stream_recheck,
@@ -364,14 +372,17 @@ struct Follow {
     closing: Arc<AtomicBool>,
     /// More of the replay is in the database than in the queue (read a page at a time).
     replaying: bool,
-    /// Silence after which a keep-alive comment goes out.
+    /// How often the stream looks whether it has been silent (a silent stream sends a
+    /// keep-alive comment, so silence lasts one to two periods).
     keep_alive_every: Duration,
-    /// When to look again whether the stream has been silent for `keep_alive_every`.
-    /// It moves only when the timer fires, never per frame: re-arming thousands of
-    /// streams' timers at every delivery contends on the runtime's timer wheel.
+    /// When to look again whether the stream has been silent since the last look. It
+    /// moves only when the timer fires, never per frame: re-arming thousands of streams'
+    /// timers at every delivery contends on the runtime's timer wheel.
     keep_alive_at: tokio::time::Instant,
-    /// When the last frame went out.
-    last_sent: tokio::time::Instant,
+    /// Whether a frame went out since the keep-alive timer last fired. A flag, not a
+    /// timestamp, so a delivery reads no clock: an idle stream's comment goes out
+    /// between one and two `keep_alive_every` after its last frame.
+    sent_since_check: bool,
     /// The session the stream was opened with: signed out, or no longer a member, and
     /// the stream ends at the next check.
     token: String,
@@ -389,7 +400,7 @@ impl Follow {
                 return None;
             }
             if let Some(e) = self.queue.pop_front() {
-                self.last_sent = tokio::time::Instant::now();
+                self.sent_since_check = true;
                 return Some(e);
             }
             // The database paths below are rare and their futures large: they are boxed,
@@ -417,14 +428,11 @@ impl Follow {
                         self.recheck_at = now + self.recheck_every;
                         continue;
                     }
-                    let quiet_until = self.last_sent + self.keep_alive_every;
-                    if now < quiet_until {
-                        // Something went out meanwhile: look again when it has been quiet.
-                        self.keep_alive_at = quiet_until;
+                    self.keep_alive_at = now + self.keep_alive_every;
+                    if std::mem::take(&mut self.sent_since_check) {
+                        // Something went out meanwhile: look again a period from now.
                         continue;
                     }
-                    self.keep_alive_at = now + self.keep_alive_every;
-                    self.last_sent = now;
                     return Some(Bytes::from_static(KEEP_ALIVE_FRAME));
                 }
                 msg = self.batches.recv() => msg,

@@ -74,6 +74,14 @@ impl EventStream {
     }
 }
 
+/// A fresh session for `who`: the cookie value a browser would send.
+async fn token_for(store: &chronicle::Store, who: &Current) -> String {
+    sessions::start(store, who.user.id, None)
+        .await
+        .expect("session")
+        .token
+}
+
 async fn board_with_column(store: &chronicle::Store, who: &Current) -> (uuid::Uuid, uuid::Uuid) {
     let b = chronicle::testing::board(store, who).await;
     (b.board.id, b.column("To do"))
@@ -83,7 +91,7 @@ chronicle::engine_tests! {
     async fn a_stream_follows_commits_and_resumes_after_the_last_event_id(store) {
         let ana = team(&store, "Acme", "ana@example.com").await;
         let (board, todo) = board_with_column(&store, &ana).await;
-        let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+        let token = token_for(&store, &ana).await;
         let app = spawn_app(store.clone()).await;
         let url = format!("{}/acme/events?scope=board&id={board}", app.base);
 
@@ -129,7 +137,7 @@ chronicle::engine_tests! {
         let (board, todo) = board_with_column(&store, &ana).await;
         let (other_board, other_todo) = board_with_column(&store, &ana).await;
         let (zboard, ztodo) = board_with_column(&store, &zed).await;
-        let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+        let token = token_for(&store, &ana).await;
         let app = spawn_app(store.clone()).await;
 
         let mut stream = EventStream::connect(&format!("{}/acme/events?scope=board&id={board}", app.base), &token, None).await;
@@ -164,7 +172,7 @@ mod fan_out {
         async fn concurrent_writers_reach_every_stream_once_and_in_order(store) {
             let ana = team(&store, "Acme", "ana@example.com").await;
             let (board, todo) = board_with_column(&store, &ana).await;
-            let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+            let token = token_for(&store, &ana).await;
             let app = spawn_app(store.clone()).await;
             let base = format!("{}/acme/events", app.base);
             let mut streams = [
@@ -206,10 +214,7 @@ async fn an_event_recorded_on_one_node_reaches_a_stream_on_another() {
     let (store, db) = chronicle::testing::postgres().await;
     let ana = team(&store, "Acme", "ana@example.com").await;
     let (board, todo) = board_with_column(&store, &ana).await;
-    let token = sessions::start(&store, ana.user.id, None)
-        .await
-        .expect("session")
-        .token;
+    let token = token_for(&store, &ana).await;
 
     let a = Node::start(&db.url).await;
     let b = Node::start(&db.url).await;
@@ -293,7 +298,7 @@ mod bulk {
     chronicle::engine_tests! {
         async fn a_change_of_more_than_a_page_reaches_streams_whole(store) {
             let ana = team(&store, "Acme", "ana@example.com").await;
-            let token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+            let token = token_for(&store, &ana).await;
             let app = spawn_app(store.clone()).await;
             let url = format!("{}/acme/events", app.base);
             let mut live = EventStream::connect(&url, &token, None).await;
@@ -329,8 +334,8 @@ mod revocation {
             let ana = team(&store, "Acme", "ana@example.com").await;
             let bob = chronicle::testing::join(&store, &ana, "bob@example.com", chronicle::accounts::Role::Member).await;
             let (_, todo) = board_with_column(&store, &ana).await;
-            let bob_token = sessions::start(&store, bob.user.id, None).await.expect("session").token;
-            let ana_token = sessions::start(&store, ana.user.id, None).await.expect("session").token;
+            let bob_token = token_for(&store, &bob).await;
+            let ana_token = token_for(&store, &ana).await;
             let app = support::spawn_app_with(store.clone(), |s| s.stream_recheck = Duration::from_millis(200)).await;
             let url = format!("{}/acme/events", app.base);
             let mut bobs = EventStream::connect(&url, &bob_token, None).await;
@@ -392,19 +397,34 @@ mod raw {
         (String::from_utf8_lossy(&seen).into_owned(), closed)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_idle_stream_sends_keep_alive_comments() {
+    /// Acme on a fresh SQLite database, with Ana signed in.
+    struct Acme {
+        store: chronicle::Store,
+        ana: Current,
+        token: String,
+        _db: chronicle::testing::TestDb,
+    }
+
+    async fn acme() -> Acme {
         let (store, _db) = chronicle::testing::sqlite().await;
         let ana = team(&store, "Acme", "ana@example.com").await;
-        let token = sessions::start(&store, ana.user.id, None)
-            .await
-            .expect("session")
-            .token;
-        let app = support::spawn_app_with(store.clone(), |s| {
+        let token = token_for(&store, &ana).await;
+        Acme {
+            store,
+            ana,
+            token,
+            _db,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_stream_sends_keep_alive_comments() {
+        let acme = acme().await;
+        let app = support::spawn_app_with(acme.store.clone(), |s| {
             s.stream_keep_alive = Duration::from_millis(150)
         })
         .await;
-        let mut conn = open(&app, &token).await;
+        let mut conn = open(&app, &acme.token).await;
         let (text, _) = read_for(&mut conn, Duration::from_secs(2)).await;
         assert!(
             text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
@@ -416,18 +436,38 @@ mod raw {
         );
     }
 
-    // Keep-alive 15 s and the membership check 30 s away: only the shutdown itself can
+    // A stream that sent an event and then went quiet still sends keep-alive comments:
+    // the "sent since the last look" flag only postpones one, by at most a period.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_that_went_quiet_after_an_event_sends_keep_alive_comments() {
+        let acme = acme().await;
+        let (_, todo) = board_with_column(&acme.store, &acme.ana).await;
+        let app = support::spawn_app_with(acme.store.clone(), |s| {
+            s.stream_keep_alive = Duration::from_millis(300)
+        })
+        .await;
+        let mut conn = open(&app, &acme.token).await;
+        let (head, _) = read_for(&mut conn, Duration::from_millis(100)).await;
+        assert!(head.contains(" 200 "), "{head}");
+        chronicle::cards::create_card(&acme.store, &acme.ana, todo, "Fix login")
+            .await
+            .expect("card");
+        let (text, closed) = read_for(&mut conn, Duration::from_millis(1500)).await;
+        assert!(!closed, "{text}");
+        let event = text.find("id: ").expect("the card's event");
+        assert!(
+            text[event..].contains(": keep-alive\n\n"),
+            "1.5 s of silence after the event, 300 ms interval: {text}"
+        );
+    }
+
+    // Keep-alive 10 s and the membership check 30 s away: only the shutdown itself can
     // end the stream within the two seconds allowed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn open_streams_end_when_the_server_shuts_down() {
-        let (store, _db) = chronicle::testing::sqlite().await;
-        let ana = team(&store, "Acme", "ana@example.com").await;
-        let token = sessions::start(&store, ana.user.id, None)
-            .await
-            .expect("session")
-            .token;
-        let app = spawn_app(store.clone()).await;
-        let mut conn = open(&app, &token).await;
+        let acme = acme().await;
+        let app = spawn_app(acme.store.clone()).await;
+        let mut conn = open(&app, &acme.token).await;
         let (head, closed) = read_for(&mut conn, Duration::from_millis(300)).await;
         assert!(head.contains(" 200 "), "{head}");
         assert!(!closed, "the stream closed before the shutdown");

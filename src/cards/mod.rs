@@ -124,6 +124,19 @@ async fn active_in_column(tx: &mut Tx, account: AccountId, column: Uuid) -> Resu
         .await?))
 }
 
+/// How many active cards a column holds: the position a new card takes at its end.
+async fn count_active_in_column(tx: &mut Tx, account: AccountId, column: Uuid) -> Result<i32> {
+    let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM cards WHERE account_id = $1 AND column_id = $2 \
+         AND archived_at IS NULL"
+    )
+    .bind(account)
+    .bind(column)
+    .fetch_one(c)
+    .await?);
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
 /// Writes positions 0..n-1 for `cards` in `column`, touching only rows that change.
 async fn renumber(tx: &mut Tx, account: AccountId, column: Uuid, cards: &[Card]) -> Result<()> {
     for (i, card) in cards.iter().enumerate() {
@@ -157,7 +170,7 @@ pub async fn create_card(
     let column = lock_column(&mut tx, account, column_id).await?;
     let board = lock_board(&mut tx, account, column.board_id).await?;
     // (The column cannot have moved to another board: columns never change boards.)
-    let position = active_in_column(&mut tx, account, column_id).await?.len() as i32;
+    let position = count_active_in_column(&mut tx, account, column_id).await?;
     let now = now_micros();
     let card = Card {
         id: Uuid::now_v7(),
