@@ -248,6 +248,42 @@ chronicle::engine_tests! {
         assert_eq!(log::verify(&store, b.id).await.expect("verify b").first_broken, None);
     }
 
+    async fn a_commit_abandoned_part_way_never_breaks_the_next_recording(store) {
+        // A request whose client goes away is dropped wherever it is, also inside
+        // `commit` after COMMIT reached the database. The next recording must still get
+        // the next sequence (on SQLite, not a remembered head the lost commit advanced).
+        let acme = account(&store, "Acme").await;
+        let c = card_ref("Fix login");
+        let ana = member("Ana");
+        let mut expected = log::count(&store, acme.id).await.expect("count");
+        let mut lost_after_commit = 0;
+        for attempt in 0..400u64 {
+            let mut tx = store.begin().await.expect("begin");
+            record(&mut tx, acme.id, &ana, &card_moved(&c), RecordOptions::default()).await.expect("record");
+            let commit = tokio::spawn(tx.commit());
+            // Abandon the commit after 0–2 ms, in 20 µs steps (blocking this thread; the
+            // commit runs on the runtime's other one).
+            std::thread::sleep(Duration::from_micros(attempt % 100 * 20));
+            commit.abort();
+            let finished = commit.await.is_ok();
+            let now = log::count(&store, acme.id).await.expect("count");
+            if now > expected && !finished {
+                lost_after_commit += 1;
+            }
+            expected = now;
+            record_one(&store, acme.id, &ana, &card_moved(&c), RecordOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("recording after abandoned commit {attempt}: {e}"));
+            expected += 1;
+            if lost_after_commit >= 3 {
+                break;
+            }
+        }
+        assert!(lost_after_commit > 0, "no commit was abandoned after reaching the database");
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        assert_eq!((v.checked, v.first_broken), (expected, None));
+    }
+
     async fn a_thousand_events_in_one_transaction_are_all_written_in_order(store) {
         let acme = account(&store, "Acme").await;
         let c = card_ref("Fix login");

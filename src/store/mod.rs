@@ -592,6 +592,28 @@ impl Store {
     }
 }
 
+/// Forgets the remembered chain heads of `accounts` when dropped, unless
+/// [`DistrustHeads::settled`]: a commit that failed or was cancelled part-way may or may
+/// not have advanced them, so the next writer reads them from the database.
+struct DistrustHeads<'a> {
+    shared: &'a Shared,
+    accounts: Vec<AccountId>,
+}
+
+impl DistrustHeads<'_> {
+    fn settled(mut self) {
+        self.accounts.clear();
+    }
+}
+
+impl Drop for DistrustHeads<'_> {
+    fn drop(&mut self) {
+        if !self.accounts.is_empty() {
+            self.shared.forget_heads(self.accounts.drain(..));
+        }
+    }
+}
+
 pub(crate) enum TxInner {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     Postgres(sqlx::Transaction<'static, Postgres>),
@@ -622,25 +644,22 @@ impl Tx {
             // Delivered by PostgreSQL at commit, to every node's LISTENing worker.
             notify_jobs: self.enqueued_jobs && self.engine() == Engine::Postgres,
         };
-        let touched: Vec<AccountId> = self.heads.keys().copied().collect();
         let shared = self.store.shared.clone();
-        let written = crate::events::record::flush_final(&mut self, &finale).await;
-        self.heads.clear();
-        let committed = match written {
-            Ok(()) => match self.inner {
-                TxInner::Sqlite(t) => t.commit().await,
-                TxInner::Postgres(t) => t.commit().await,
-            },
-            Err(e) => {
-                shared.forget_heads(touched.into_iter());
-                return Err(e);
-            }
+        // From here until the new heads are remembered, the remembered heads of these
+        // accounts are not to be trusted: on failure, or when the caller stops polling
+        // (a request whose client went away) after COMMIT reached the database.
+        let distrust = DistrustHeads {
+            shared: &shared,
+            accounts: self.heads.keys().copied().collect(),
         };
-        if let Err(e) = committed {
-            shared.forget_heads(touched.into_iter());
-            return Err(e.into());
+        crate::events::record::flush_final(&mut self, &finale).await?;
+        self.heads.clear();
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
         }
         shared.remember_heads(&heads);
+        distrust.settled();
         if shared.is_sqlite() {
             shared.sqlite_committed.notify_one();
         }
