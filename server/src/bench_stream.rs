@@ -57,10 +57,10 @@ fn rss_kb(pid: u32) -> Option<f64> {
 }
 
 /// Opens one stream and returns the connection once the response head has arrived.
-/// HTTP/1.1, as browsers ask: the body comes in chunks, each holding whole SSE messages,
-/// so the `id:` lines read the same; and a server learns at once that a client closed
-/// (over HTTP/1.0 it learns only at its next write, so one round's closed streams would
-/// weigh on the next round's first event).
+/// HTTP/1.1, as browsers ask (whether the body comes in chunks or, as Chronicle sends it,
+/// until the connection closes, the `id:` lines read the same); a server then learns at
+/// once that a client closed (over HTTP/1.0 a server that waits for its next write to
+/// learn it would carry one round's closed streams into the next round's first event).
 async fn open(target: &Target) -> anyhow::Result<(TcpStream, Vec<u8>)> {
     tokio::time::timeout(Duration::from_secs(30), open_within(target))
         .await

@@ -14,6 +14,8 @@ pub struct Health {
     database: Option<chronicle::store::StoreStatus>,
     /// The newest migration this build carries; equals the applied one when healthy.
     expected_migration: Option<i64>,
+    /// Live timeline streams this process holds open.
+    live_streams: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -33,6 +35,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
                 version: env!("CARGO_PKG_VERSION"),
                 database: Some(status),
                 expected_migration: expected,
+                live_streams: state.hub.open_streams(),
                 error: None,
             };
             (code, Json(health))
@@ -44,6 +47,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
                 version: env!("CARGO_PKG_VERSION"),
                 database: None,
                 expected_migration: expected,
+                live_streams: state.hub.open_streams(),
                 error: Some("the database did not answer".into()),
             };
             (StatusCode::SERVICE_UNAVAILABLE, Json(health))

@@ -12,11 +12,10 @@ mod server_fn_status;
 pub mod stream;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
-use axum::extract::FromRef;
+use axum::extract::{ConnectInfo, FromRef};
 use axum::routing::get;
-use axum::serve::ListenerExt;
+use axum::serve::IncomingStream;
 use axum::Router;
 use chronicle::Store;
 use chronicle_app::api::SiteConfig;
@@ -24,6 +23,7 @@ use chronicle_app::{shell, App};
 use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -124,23 +124,29 @@ pub async fn serve(
     let relay = state.store.relay_cluster_commits();
     let hub = tokio::spawn(state.hub.clone().run(state.stop_streams.subscribe()));
     let closing_hub = state.hub.clone();
-    // Live streams send small frames one at a time: without TCP_NODELAY, Nagle's
-    // algorithm holds a frame back until the previous one is acknowledged.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
+    // Each connection's requests can reach its socket: a live stream takes it over
+    // (see `stream::socket`). They also see the client's address, as `ConnectInfo`.
+    let listener = stream::Listener(listener);
+    let app = router(state);
+    let make_service = tower::service_fn(move |incoming: IncomingStream<'_, stream::Listener>| {
+        let take_over = incoming.io().take_over();
+        let addr = *incoming.remote_addr();
+        let app = app
+            .clone()
+            .map_request(move |mut req: axum::extract::Request| {
+                req.extensions_mut().insert(ConnectInfo(addr));
+                req.extensions_mut().insert(take_over.clone());
+                req
+            });
+        std::future::ready(Ok::<_, std::convert::Infallible>(app))
     });
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        stop_streams.send_replace(true);
-        closing_hub.close_streams();
-    })
-    .await;
+    let served = axum::serve(listener, make_service)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop_streams.send_replace(true);
+            closing_hub.close_streams();
+        })
+        .await;
     if let Some(relay) = relay {
         relay.abort();
     }

@@ -461,6 +461,43 @@ mod raw {
         );
     }
 
+    /// The server's count of open live streams, from `/healthz`.
+    async fn open_streams(app: &support::TestServer) -> u64 {
+        let health: serde_json::Value = reqwest::get(format!("{}/healthz", app.base))
+            .await
+            .expect("healthz")
+            .json()
+            .await
+            .expect("json");
+        health["live_streams"].as_u64().expect("live_streams")
+    }
+
+    // Keep-alive 10 s away: a stream whose client left must be noticed by the socket
+    // turning readable at end-of-file, not at its next write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_whose_client_left_is_closed_at_once() {
+        let acme = acme().await;
+        let app = spawn_app(acme.store.clone()).await;
+        let mut staying = open(&app, &acme.token).await;
+        let mut leaving = open(&app, &acme.token).await;
+        for conn in [&mut staying, &mut leaving] {
+            let (head, _) = read_for(conn, Duration::from_millis(300)).await;
+            assert!(head.contains(" 200 "), "{head}");
+        }
+        assert_eq!(open_streams(&app).await, 2);
+        drop(leaving);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while open_streams(&app).await != 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server still held the stream two seconds after its client left"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (_, closed) = read_for(&mut staying, Duration::from_millis(100)).await;
+        assert!(!closed, "the other stream closed too");
+    }
+
     // Keep-alive 10 s and the membership check 30 s away: only the shutdown itself can
     // end the stream within the two seconds allowed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

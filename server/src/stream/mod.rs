@@ -17,15 +17,15 @@
 //! `LISTEN` (see `Store::relay_cluster_commits`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use chronicle::accounts::{members, AccountId, Current};
 use chronicle::activity::{feed, latest_sequence, ActivityItem, FeedQuery, FeedScope};
 use chronicle::identity::sessions;
@@ -34,10 +34,14 @@ use chronicle::Store;
 use chronicle_app::api::activity::{ActivityView, FeedFilter};
 use chronicle_app::error::AppError;
 use serde::Deserialize;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
 
 use crate::AppState;
+pub use socket::{Listener, TakeOver};
+
+pub mod socket;
+mod writer;
 
 /// Items read per query: the most one feed query returns.
 const PAGE: u32 = chronicle::activity::MAX_FEED_LIMIT;
@@ -79,9 +83,19 @@ enum HubMessage {
 pub struct Hub {
     store: Store,
     batches: broadcast::Sender<HubMessage>,
-    /// Set at shutdown, before `Closing` is sent; read by streams on every pass (a
-    /// plain load, no lock shared by thousands of streams).
+    /// Set at shutdown, before `Closing` is sent: a writer or stream that lagged past
+    /// that message, or starts after it, still ends.
     closing: Arc<AtomicBool>,
+    /// The streams' writers, started with the first stream: one per runtime worker.
+    writers: Arc<Writers>,
+}
+
+#[derive(Default)]
+struct Writers {
+    joins: OnceLock<Vec<mpsc::UnboundedSender<writer::Sink>>>,
+    next: AtomicUsize,
+    /// Streams open now.
+    open: Arc<AtomicUsize>,
 }
 
 impl Hub {
@@ -90,11 +104,40 @@ impl Hub {
             store,
             batches: broadcast::channel(HUB_CAPACITY).0,
             closing: Arc::new(AtomicBool::new(false)),
+            writers: Arc::default(),
         }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<HubMessage> {
         self.batches.subscribe()
+    }
+
+    /// How many live streams this process holds open.
+    pub fn open_streams(&self) -> usize {
+        self.writers.open.load(Ordering::Relaxed)
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Hands a new stream to a writer (in turn, so each owns a like share).
+    fn admit(&self, sink: writer::Sink, keep_alive: Duration, recheck: Duration) {
+        if self.is_closing() {
+            return; // the socket closes as the sink drops
+        }
+        let joins = self.writers.joins.get_or_init(|| {
+            let n = tokio::runtime::Handle::current()
+                .metrics()
+                .num_workers()
+                .max(1);
+            (0..n)
+                .map(|_| writer::Writer::spawn(self.clone(), keep_alive, recheck))
+                .collect()
+        });
+        let i = self.writers.next.fetch_add(1, Ordering::Relaxed) % joins.len();
+        // A writer ends only at shutdown; a stream sent after that just closes.
+        let _ = joins[i].send(sink);
     }
 
     /// Ends every open stream (at shutdown). Streams learn it from the channel they
@@ -273,6 +316,7 @@ pub async fn events(
     State(state): State<AppState>,
     Path(account): Path<String>,
     Query(query): Query<StreamQuery>,
+    take_over: Option<Extension<TakeOver>>,
     headers: HeaderMap,
 ) -> Response {
     let store = state.store.clone();
@@ -299,7 +343,7 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().parse::<i64>());
     // Subscribe before the first read, so a commit between the two is not missed.
-    let batches = state.hub.subscribe();
+    let since_read = state.hub.subscribe();
     let cursor = match (last_event_id, query.since) {
         (Some(Ok(id)), _) => id,
         (Some(Err(_)), _) => {
@@ -314,165 +358,102 @@ pub async fn events(
     if cursor < 0 {
         return refuse(AppError::invalid("since", "a sequence number is 0 or more"));
     }
-    let mut follow = Follow {
+    let Some(Extension(take_over)) = take_over else {
+        // Only connections accepted by `socket::Listener` (every one `serve` accepts)
+        // can carry a stream.
+        tracing::error!("a live stream was asked on a connection it cannot take over");
+        return refuse(AppError::Internal);
+    };
+    let mut position = Position {
         store,
         account: current.account_id(),
         slug: current.account.slug.clone(),
         template,
         cursor,
-        queue: VecDeque::new(),
-        replaying: true,
-        keep_alive_every: state.stream_keep_alive,
-        keep_alive_at: tokio::time::Instant::now() + state.stream_keep_alive,
-        sent_since_check: false,
         token,
-        recheck_every: state.stream_recheck,
-        recheck_at: tokio::time::Instant::now() + state.stream_recheck,
-        timer: Box::pin(tokio::time::sleep(
-            state.stream_recheck.min(state.stream_keep_alive),
-        )),
-        batches,
-        closing: state.hub.closing.clone(),
     };
+    let mut out = VecDeque::from([Bytes::from_static(RESPONSE_HEAD)]);
     // The first page now, so a failing read is an error status, not an empty stream.
-    if follow.read_page().await.is_err() {
+    let Ok(more) = position.read_page(&mut out).await else {
         return refuse(AppError::Internal);
-    }
-    let stream = futures_util::stream::unfold(follow, |mut f| async move {
-        f.next()
-            .await
-            .map(|e| (Ok::<_, std::convert::Infallible>(e), f))
-    });
-    let mut res = Response::new(Body::from_stream(stream));
-    *res.status_mut() = StatusCode::OK;
-    let headers = res.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+    };
+    // Nothing may be awaited from here on (see `TakeOver::take`).
+    let socket = take_over.take();
+    state.hub.admit(
+        writer::Sink::new(
+            socket,
+            position,
+            out,
+            more,
+            since_read,
+            state.hub.writers.open.clone(),
+        ),
+        state.stream_keep_alive,
+        state.stream_recheck,
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Tell proxies such as nginx not to buffer the stream.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res
+    // hyper writes this nowhere: the stream has the socket now.
+    StatusCode::OK.into_response()
 }
 
-/// One stream's position in its team's log, and what it has yet to send.
-struct Follow {
+/// The stream's response head. Its body is the stream and ends when the connection
+/// closes (no length, no chunked encoding: each frame goes out as it is).
+const RESPONSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\
+content-type: text/event-stream\r\n\
+cache-control: no-cache\r\n\
+x-accel-buffering: no\r\n\
+connection: close\r\n\r\n";
+
+/// What a batch meant to one stream.
+enum Applied {
+    /// Its frames (if any match) are queued; the stream's cursor is past the batch.
+    Done,
+    /// Only the database can tell: a hole lies before the batch (the stream or the hub
+    /// fell behind), or the stream's filters need more than the item to decide.
+    NeedsRead,
+}
+
+/// One stream's place in its team's log: what it shows, and how far it has got.
+pub(crate) struct Position {
     store: Store,
     account: AccountId,
     slug: String,
     /// Scope and filters.
     template: FeedQuery,
-    /// Everything up to here has been sent or does not belong in this stream.
+    /// Everything up to here has been queued or does not belong in this stream.
     cursor: i64,
-    queue: VecDeque<Bytes>,
-    batches: broadcast::Receiver<HubMessage>,
-    /// The hub's shutdown flag: its `Closing` message wakes streams at shutdown; this
-    /// catches a stream that lagged past that message or opened after it.
-    closing: Arc<AtomicBool>,
-    /// More of the replay is in the database than in the queue (read a page at a time).
-    replaying: bool,
-    /// How often the stream looks whether it has been silent (a silent stream sends a
-    /// keep-alive comment, so silence lasts one to two periods).
-    keep_alive_every: Duration,
-    /// When to look again whether the stream has been silent since the last look. It
-    /// moves only when the timer fires, never per frame: re-arming thousands of streams'
-    /// timers at every delivery contends on the runtime's timer wheel.
-    keep_alive_at: tokio::time::Instant,
-    /// Whether a frame went out since the keep-alive timer last fired. A flag, not a
-    /// timestamp, so a delivery reads no clock: an idle stream's comment goes out
-    /// between one and two `keep_alive_every` after its last frame.
-    sent_since_check: bool,
     /// The session the stream was opened with: signed out, or no longer a member, and
     /// the stream ends at the next check.
     token: String,
-    recheck_every: Duration,
-    recheck_at: tokio::time::Instant,
-    /// Fires at the earlier of the two deadlines above.
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
-impl Follow {
-    /// The next bytes to send; `None` ends the stream (shutdown, or a database failure).
-    async fn next(&mut self) -> Option<Bytes> {
-        loop {
-            if self.closing.load(Ordering::Acquire) {
-                return None;
-            }
-            if let Some(e) = self.queue.pop_front() {
-                self.sent_since_check = true;
-                return Some(e);
-            }
-            // The database paths below are rare and their futures large: they are boxed,
-            // so the state every idle stream keeps between frames stays small.
-            if self.replaying {
-                Box::pin(self.read_page()).await.ok()?;
-                continue;
-            }
-            // One timer per stream, moved only when its deadline changes (thousands of
-            // streams re-arming fresh timers on every batch cost measurable latency).
-            let due = self.keep_alive_at.min(self.recheck_at);
-            if self.timer.deadline() != due {
-                self.timer.as_mut().reset(due);
-            }
-            let msg = tokio::select! {
-                _ = &mut self.timer => {
-                    let now = tokio::time::Instant::now();
-                    if now >= self.recheck_at {
-                        if Box::pin(current(&self.store, &self.token, &self.slug))
-                            .await
-                            .is_err()
-                        {
-                            return None;
-                        }
-                        self.recheck_at = now + self.recheck_every;
-                        continue;
-                    }
-                    self.keep_alive_at = now + self.keep_alive_every;
-                    if std::mem::take(&mut self.sent_since_check) {
-                        // Something went out meanwhile: look again a period from now.
-                        continue;
-                    }
-                    return Some(Bytes::from_static(KEEP_ALIVE_FRAME));
-                }
-                msg = self.batches.recv() => msg,
-            };
-            match msg {
-                Ok(HubMessage::Closing) => return None,
-                Ok(HubMessage::Batch(batch))
-                    if batch.account == self.account && batch.to > self.cursor =>
-                {
-                    let decidable = batch.from <= self.cursor
-                        && batch
-                            .items
-                            .first()
-                            .is_none_or(|i| self.template.matches(&i.item).is_some());
-                    if decidable {
-                        for shared in &batch.items {
-                            if shared.item.sequence > self.cursor
-                                && self.template.matches(&shared.item) == Some(true)
-                            {
-                                self.queue.push_back(shared.frame.clone());
-                            }
-                        }
-                    } else {
-                        // A hole before this batch, or a filter only the database knows.
-                        Box::pin(self.read_all()).await.ok()?;
-                    }
-                    self.cursor = self.cursor.max(batch.to);
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    Box::pin(self.read_all()).await.ok()?
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+impl Position {
+    /// Queues the frames of `batch` this stream shows.
+    fn apply(&mut self, batch: &Batch, out: &mut VecDeque<Bytes>) -> Applied {
+        if batch.account != self.account || batch.to <= self.cursor {
+            return Applied::Done;
+        }
+        let decidable = batch.from <= self.cursor
+            && batch
+                .items
+                .first()
+                .is_none_or(|i| self.template.matches(&i.item).is_some());
+        if !decidable {
+            return Applied::NeedsRead;
+        }
+        for shared in &batch.items {
+            if shared.item.sequence > self.cursor
+                && self.template.matches(&shared.item) == Some(true)
+            {
+                out.push_back(shared.frame.clone());
             }
         }
+        self.cursor = batch.to;
+        Applied::Done
     }
 
     /// Queues the next page of matching items after the cursor, oldest first, from the
-    /// database, and notes whether more remain.
-    async fn read_page(&mut self) -> Result<(), ()> {
+    /// database; `Ok(true)` when more remain.
+    async fn read_page(&mut self, out: &mut VecDeque<Bytes>) -> Result<bool, ()> {
         let mut query = self.template.clone();
         query.after = Some(self.cursor);
         query.oldest_first = true;
@@ -480,20 +461,11 @@ impl Follow {
         let items = feed(&self.store, self.account, &query).await.map_err(|e| {
             tracing::warn!(error = %e, "event stream read failed; ending the stream");
         })?;
-        self.replaying = items.len() as u32 == PAGE;
+        let more = items.len() as u32 == PAGE;
         for item in items {
-            self.queue.push_back(frame(&item, &self.slug).ok_or(())?);
+            out.push_back(frame(&item, &self.slug).ok_or(())?);
             self.cursor = item.sequence;
         }
-        Ok(())
-    }
-
-    /// Reads every page after the cursor (a hole to fill before a live batch applies).
-    async fn read_all(&mut self) -> Result<(), ()> {
-        self.read_page().await?;
-        while self.replaying {
-            self.read_page().await?;
-        }
-        Ok(())
+        Ok(more)
     }
 }
