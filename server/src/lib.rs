@@ -31,8 +31,7 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: Store,
     pub site: SiteConfig,
-    /// Set to `true` when the server shuts down: live streams end so the graceful
-    /// shutdown does not wait for them forever.
+    /// Set to `true` when the server shuts down: the hub stops following commits.
     pub stop_streams: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// Shares each commit's new activity with every live stream of this process.
     pub hub: stream::Hub,
@@ -41,6 +40,9 @@ pub struct AppState {
     /// How often a live stream looks whether it has been silent; a silent stream sends a
     /// keep-alive comment, so silence lasts one to two periods.
     pub stream_keep_alive: std::time::Duration,
+    /// Bytes a live stream may have waiting for a client that does not read before it
+    /// is closed (the browser reconnects with `Last-Event-ID` and replays).
+    pub stream_backlog_limit: usize,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             stop_streams: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
             stream_recheck: stream::RECHECK,
             stream_keep_alive: stream::KEEP_ALIVE,
+            stream_backlog_limit: stream::BACKLOG_LIMIT,
         }
     }
 }
@@ -124,6 +127,7 @@ pub async fn serve(
     let relay = state.store.relay_cluster_commits();
     let hub = tokio::spawn(state.hub.clone().run(state.stop_streams.subscribe()));
     let closing_hub = state.hub.clone();
+    let closing_at_shutdown = state.hub.clone();
     // Each connection's requests can reach its socket: a live stream takes it over
     // (see `stream::socket`). They also see the client's address, as `ConnectInfo`.
     let listener = stream::Listener(listener);
@@ -144,9 +148,11 @@ pub async fn serve(
         .with_graceful_shutdown(async move {
             shutdown.await;
             stop_streams.send_replace(true);
-            closing_hub.close_streams();
+            closing_at_shutdown.close_streams();
         })
         .await;
+    // However serving ended, the streams end with it.
+    closing_hub.close_streams();
     if let Some(relay) = relay {
         relay.abort();
     }

@@ -498,6 +498,75 @@ mod raw {
         assert!(!closed, "the other stream closed too");
     }
 
+    // A client that stops reading is closed once the frames waiting for it pass the
+    // limit, instead of the server holding ever more of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_whose_client_stopped_reading_is_closed_past_its_backlog_limit() {
+        use chronicle::events::{record, RecordOptions};
+        use chronicle::testing::{card_moved, card_ref, member};
+        let acme = acme().await;
+        let app =
+            support::spawn_app_with(acme.store.clone(), |s| s.stream_backlog_limit = 64 * 1024)
+                .await;
+        let card = card_ref("Fix login");
+        let ana = member("Ana");
+        let record_moves = |n: usize| {
+            let store = acme.store.clone();
+            let (account, card, ana) = (acme.ana.account_id(), card.clone(), ana.clone());
+            async move {
+                let mut tx = store.begin().await.expect("begin");
+                for _ in 0..n {
+                    record(
+                        &mut tx,
+                        account,
+                        &ana,
+                        &card_moved(&card),
+                        RecordOptions::default(),
+                    )
+                    .await
+                    .expect("record");
+                }
+                tx.commit().await.expect("commit");
+            }
+        };
+        let host = app.base.trim_start_matches("http://").to_owned();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("small receive buffer");
+        let mut conn = socket
+            .connect(host.parse().expect("address"))
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /acme/events HTTP/1.1\r\nHost: {host}\r\nCookie: chronicle_session={}\r\n\r\n",
+            acme.token
+        );
+        conn.write_all(request.as_bytes()).await.expect("request");
+        let (head, _) = read_for(&mut conn, Duration::from_millis(300)).await;
+        assert!(head.contains(" 200 "), "{head}");
+        assert_eq!(open_streams(&app).await, 1);
+        // One item first, so the hub knows where the team is and the next batch goes
+        // straight to the stream's writer (not through a database read).
+        record_moves(1).await;
+        let (first, _) = read_for(&mut conn, Duration::from_millis(500)).await;
+        assert!(first.contains("id: "), "{first}");
+        // About a megabyte of items while the client reads nothing: far more than the
+        // limit and the sockets' buffers together.
+        record_moves(2000).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while open_streams(&app).await != 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the stream was still open ten seconds after its backlog passed the limit"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (text, closed) = read_for(&mut conn, Duration::from_secs(5)).await;
+        assert!(closed, "the client's connection did not end");
+        assert!(text.matches("id: ").count() < 2000, "every item arrived");
+    }
+
     // Keep-alive 10 s and the membership check 30 s away: only the shutdown itself can
     // end the stream within the two seconds allowed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

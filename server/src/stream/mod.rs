@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chronicle::accounts::{members, AccountId, Current};
@@ -45,13 +45,20 @@ mod writer;
 
 /// Items read per query: the most one feed query returns.
 const PAGE: u32 = chronicle::activity::MAX_FEED_LIMIT;
-/// How often a stream looks whether it has been silent; a silent stream then sends a
-/// comment so proxies keep it open. Silence therefore lasts 10–20 s at most, under the
+/// How often a writer looks whether its streams have been silent; a silent stream then
+/// gets a comment so proxies keep it open. Silence therefore lasts 10–20 s at most, under the
 /// 30 s idle timeout of the strictest common proxies.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
-/// How often an open stream checks that its session and membership still hold.
+/// How often a writer checks that its streams' sessions and memberships still hold.
 pub const RECHECK: Duration = Duration::from_secs(30);
-/// Batches a slow stream may fall behind before it reads from the database instead.
+/// Bytes a stream may have waiting for a client that does not read before it is closed;
+/// the browser reconnects with `Last-Event-ID` and replays what it missed.
+pub const BACKLOG_LIMIT: usize = 1 << 20;
+/// The kernel's send buffer for a stream's socket (Linux doubles it for bookkeeping):
+/// hundreds of frames.
+const SEND_BUFFER: usize = 64 * 1024;
+/// Batches a writer (or a stream joining one) may fall behind before its streams read
+/// from the database instead.
 const HUB_CAPACITY: usize = 256;
 
 /// One activity item, rendered once — as the complete SSE message — for every stream of
@@ -122,7 +129,7 @@ impl Hub {
     }
 
     /// Hands a new stream to a writer (in turn, so each owns a like share).
-    fn admit(&self, sink: writer::Sink, keep_alive: Duration, recheck: Duration) {
+    fn admit(&self, sink: writer::Sink, settings: writer::Settings) {
         if self.is_closing() {
             return; // the socket closes as the sink drops
         }
@@ -132,7 +139,7 @@ impl Hub {
                 .num_workers()
                 .max(1);
             (0..n)
-                .map(|_| writer::Writer::spawn(self.clone(), keep_alive, recheck))
+                .map(|_| writer::Writer::spawn(self.clone(), settings))
                 .collect()
         });
         let i = self.writers.next.fetch_add(1, Ordering::Relaxed) % joins.len();
@@ -140,8 +147,8 @@ impl Hub {
         let _ = joins[i].send(sink);
     }
 
-    /// Ends every open stream (at shutdown). Streams learn it from the channel they
-    /// already wait on, so none keeps a second waiter registered per frame.
+    /// Ends every open stream (at shutdown): the writers learn it from the channel they
+    /// already wait on, and close their streams.
     pub fn close_streams(&self) {
         self.closing.store(true, Ordering::Release);
         let _ = self.batches.send(HubMessage::Closing);
@@ -317,6 +324,7 @@ pub async fn events(
     Path(account): Path<String>,
     Query(query): Query<StreamQuery>,
     take_over: Option<Extension<TakeOver>>,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let store = state.store.clone();
@@ -377,8 +385,27 @@ pub async fn events(
     let Ok(more) = position.read_page(&mut out).await else {
         return refuse(AppError::Internal);
     };
+    if method == Method::HEAD {
+        // The head a stream would get, without the stream.
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/event-stream")],
+        )
+            .into_response();
+    }
     // Nothing may be awaited from here on (see `TakeOver::take`).
-    let socket = take_over.take();
+    let Some(socket) = take_over.take() else {
+        return refuse(AppError::invalid(
+            "connection",
+            "this connection already carries a stream",
+        ));
+    };
+    // A fixed send buffer instead of the kernel's autotuned one (up to megabytes per
+    // socket): it bounds what thousands of streams hold in the kernel, and a client that
+    // stops reading meets the backlog limit soon after.
+    if let Err(e) = socket2::SockRef::from(&*socket).set_send_buffer_size(SEND_BUFFER) {
+        tracing::debug!(error = %e, "could not set a live stream's send buffer");
+    }
     state.hub.admit(
         writer::Sink::new(
             socket,
@@ -388,11 +415,16 @@ pub async fn events(
             since_read,
             state.hub.writers.open.clone(),
         ),
-        state.stream_keep_alive,
-        state.stream_recheck,
+        writer::Settings {
+            keep_alive: state.stream_keep_alive,
+            recheck: state.stream_recheck,
+            backlog_limit: state.stream_backlog_limit,
+        },
     );
-    // hyper writes this nowhere: the stream has the socket now.
-    StatusCode::OK.into_response()
+    // hyper writes this nowhere: the stream has the socket now. `Connection: close` has
+    // it end the connection at once (it would otherwise wait to read a next request,
+    // and nothing wakes it: its socket is no longer its own).
+    (StatusCode::OK, [(header::CONNECTION, "close")]).into_response()
 }
 
 /// The stream's response head. Its body is the stream and ends when the connection

@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -56,7 +56,7 @@ pub struct Conn(Arc<Shared>);
 impl Conn {
     /// The handle requests on this connection get (see [`crate::serve`]).
     pub fn take_over(&self) -> TakeOver {
-        TakeOver(self.0.clone())
+        TakeOver(Arc::downgrade(&self.0))
     }
 
     fn taken(&self) -> bool {
@@ -64,17 +64,22 @@ impl Conn {
     }
 }
 
-/// A request's way to take its connection away from hyper (HTTP/1 only).
+/// A request's way to take its connection away from hyper (HTTP/1 only). Weak: a
+/// request's extensions kept after its connection ended do not keep the socket open.
 #[derive(Clone)]
-pub struct TakeOver(Arc<Shared>);
+pub struct TakeOver(Weak<Shared>);
 
 impl TakeOver {
-    /// Takes the socket. The caller must answer its request at once (nothing awaited
-    /// after this): hyper now reads end-of-file, writes the handler's response into
-    /// the void and closes its side, which leaves the socket open for the caller.
-    pub fn take(self) -> Arc<TcpStream> {
-        self.0.taken.store(true, Ordering::Release);
-        self.0.socket.clone()
+    /// Takes the socket, once; `None` if the connection is gone or already taken. The
+    /// caller must answer its request at once (nothing awaited after this) with
+    /// `Connection: close`: hyper now reads end-of-file, writes that response into the
+    /// void and ends the connection, which leaves the socket open for the caller.
+    pub fn take(self) -> Option<Arc<TcpStream>> {
+        let shared = self.0.upgrade()?;
+        if shared.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(shared.socket.clone())
     }
 }
 

@@ -28,9 +28,16 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::{current, Applied, Hub, HubMessage, Position, KEEP_ALIVE_FRAME};
 
-/// Bytes a stream may have waiting for a client that does not read before it is
-/// closed; the browser reconnects with `Last-Event-ID` and replays what it missed.
-const BACKLOG_LIMIT: usize = 1 << 20;
+/// How the writers treat their streams (from `AppState`).
+#[derive(Clone, Copy)]
+pub(super) struct Settings {
+    /// How often a writer looks for silent streams.
+    pub keep_alive: Duration,
+    /// How often a writer re-checks sessions and memberships.
+    pub recheck: Duration,
+    /// Bytes a stream may have waiting for its client before it is closed.
+    pub backlog_limit: usize,
+}
 
 /// An open stream: its socket, its place in the team's log and what it has yet to send.
 pub(super) struct Sink {
@@ -98,7 +105,7 @@ impl Sink {
     /// Writes what the socket takes now: `Ok(true)` when everything went out,
     /// `Ok(false)` when the socket is full, an error when the client is gone (or so
     /// far behind that it is better served by reconnecting).
-    fn write_now(&mut self) -> io::Result<bool> {
+    fn write_now(&mut self, backlog_limit: usize) -> io::Result<bool> {
         while let Some(front) = self.out.front() {
             match self.socket.try_write(&front[self.written..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -112,7 +119,7 @@ impl Sink {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let backlog: usize = self.out.iter().map(Bytes::len).sum();
-                    if backlog - self.written > BACKLOG_LIMIT {
+                    if backlog - self.written > backlog_limit {
                         return Err(io::Error::other("the client does not read its stream"));
                     }
                     return Ok(false);
@@ -123,10 +130,13 @@ impl Sink {
         Ok(true)
     }
 
-    /// Writes everything, waiting for the socket as needed.
-    async fn write_all(&mut self) -> io::Result<()> {
-        while !self.write_now()? {
-            self.socket.writable().await?;
+    /// Writes everything, waiting for the socket as needed, but not longer than
+    /// `stalled` for any room: a client that reads nothing is not waited on forever.
+    async fn write_all(&mut self, stalled: Duration) -> io::Result<()> {
+        while !self.write_now(usize::MAX)? {
+            tokio::time::timeout(stalled, self.socket.writable())
+                .await
+                .map_err(|_| io::Error::other("the client does not read its stream"))??;
         }
         Ok(())
     }
@@ -150,11 +160,13 @@ impl Sink {
 
 /// Reads what a stream misses from the database, writes it, and hands the stream back
 /// to its writer. Ends the stream (drops its socket) on a read or write failure.
-async fn catch_up(mut sink: Sink, hub: Hub, back: mpsc::UnboundedSender<Sink>) {
+async fn catch_up(mut sink: Sink, hub: Hub, settings: Settings, back: mpsc::UnboundedSender<Sink>) {
     // Subscribe before reading, so a commit the read does not see is shared later.
     sink.since_read = Some(hub.subscribe());
+    // As long as a keep-alive comment may wait: two periods.
+    let stalled = settings.keep_alive * 2;
     loop {
-        if sink.write_all().await.is_err() {
+        if sink.write_all(stalled).await.is_err() {
             return;
         }
         if !sink.more || hub.is_closing() {
@@ -197,8 +209,7 @@ struct Entry {
 /// One writer and the streams it owns.
 pub(super) struct Writer {
     hub: Hub,
-    keep_alive: Duration,
-    recheck: Duration,
+    settings: Settings,
     entries: Vec<Option<Entry>>,
     free: Vec<usize>,
     generations: u64,
@@ -211,20 +222,15 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// A writer taking new streams from `joins`; `batches` must be subscribed before
-    /// the first stream is sent to it.
-    pub(super) fn spawn(
-        hub: Hub,
-        keep_alive: Duration,
-        recheck: Duration,
-    ) -> mpsc::UnboundedSender<Sink> {
+    /// Starts a writer and returns where to send it streams. It subscribes to the hub
+    /// here, before any stream can reach it.
+    pub(super) fn spawn(hub: Hub, settings: Settings) -> mpsc::UnboundedSender<Sink> {
         let (back, joins) = mpsc::unbounded_channel();
         let (expire, expired) = mpsc::unbounded_channel();
         let batches = hub.subscribe();
         let writer = Writer {
             hub,
-            keep_alive,
-            recheck,
+            settings,
             entries: Vec::new(),
             free: Vec::new(),
             generations: 0,
@@ -243,9 +249,13 @@ impl Writer {
         mut batches: broadcast::Receiver<HubMessage>,
     ) {
         let start = tokio::time::Instant::now();
-        let mut keep_alive = tokio::time::interval_at(start + self.keep_alive, self.keep_alive);
+        let Settings {
+            keep_alive: every, ..
+        } = self.settings;
+        let mut keep_alive = tokio::time::interval_at(start + every, every);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut recheck = tokio::time::interval_at(start + self.recheck, self.recheck);
+        let every = self.settings.recheck;
+        let mut recheck = tokio::time::interval_at(start + every, every);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -372,7 +382,12 @@ impl Writer {
 
     /// Hands a stream to [`catch_up`], which brings it back when done.
     fn send_to_catch_up(&mut self, sink: Sink) {
-        tokio::spawn(catch_up(sink, self.hub.clone(), self.back.clone()));
+        tokio::spawn(catch_up(
+            sink,
+            self.hub.clone(),
+            self.settings,
+            self.back.clone(),
+        ));
     }
 
     fn take_for_catch_up(&mut self, slot: usize) {
@@ -386,7 +401,7 @@ impl Writer {
         let Some(entry) = self.entries[slot].as_mut() else {
             return;
         };
-        match entry.sink.write_now() {
+        match entry.sink.write_now(self.settings.backlog_limit) {
             Ok(true) => {}
             Ok(false) if entry.writing.is_none() => {
                 let generation = entry.generation;
