@@ -40,8 +40,8 @@ pub struct AppState {
     /// How often a live stream looks whether it has been silent; a silent stream sends a
     /// keep-alive comment, so silence lasts one to two periods.
     pub stream_keep_alive: std::time::Duration,
-    /// Bytes a live stream may have waiting for a client that does not read before it
-    /// is closed (the browser reconnects with `Last-Event-ID` and replays).
+    /// Bytes a live stream may have waiting for a slow client before it sheds them and
+    /// catches up from the database at the client's pace (see `stream::BACKLOG_LIMIT`).
     pub stream_backlog_limit: usize,
 }
 

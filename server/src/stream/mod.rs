@@ -51,8 +51,10 @@ const PAGE: u32 = chronicle::activity::MAX_FEED_LIMIT;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// How often a writer checks that its streams' sessions and memberships still hold.
 pub const RECHECK: Duration = Duration::from_secs(30);
-/// Bytes a stream may have waiting for a client that does not read before it is closed;
-/// the browser reconnects with `Last-Event-ID` and replays what it missed.
+/// Bytes a stream may have waiting for a client that reads slower than the team writes
+/// (a bulk change on a slow link) before it sheds them and reads them again from the
+/// database at the client's pace, a page at a time; a client that reads nothing for two
+/// keep-alive periods meanwhile is closed.
 pub const BACKLOG_LIMIT: usize = 1 << 20;
 /// The kernel's send buffer for a stream's socket (Linux doubles it for bookkeeping):
 /// hundreds of frames.
@@ -380,7 +382,7 @@ pub async fn events(
         cursor,
         token,
     };
-    let mut out = VecDeque::from([Bytes::from_static(RESPONSE_HEAD)]);
+    let mut out = Queue::from([(0, Bytes::from_static(RESPONSE_HEAD))]);
     // The first page now, so a failing read is an error status, not an empty stream.
     let Ok(more) = position.read_page(&mut out).await else {
         return refuse(AppError::Internal);
@@ -435,6 +437,10 @@ cache-control: no-cache\r\n\
 x-accel-buffering: no\r\n\
 connection: close\r\n\r\n";
 
+/// What a stream has yet to send, oldest first: each frame with the sequence of its item
+/// (0 for the response head and keep-alive comments, which carry none).
+type Queue = VecDeque<(i64, Bytes)>;
+
 /// What a batch meant to one stream.
 enum Applied {
     /// Its frames (if any match) are queued; the stream's cursor is past the batch.
@@ -460,7 +466,7 @@ pub(crate) struct Position {
 
 impl Position {
     /// Queues the frames of `batch` this stream shows.
-    fn apply(&mut self, batch: &Batch, out: &mut VecDeque<Bytes>) -> Applied {
+    fn apply(&mut self, batch: &Batch, out: &mut Queue) -> Applied {
         if batch.account != self.account || batch.to <= self.cursor {
             return Applied::Done;
         }
@@ -476,7 +482,7 @@ impl Position {
             if shared.item.sequence > self.cursor
                 && self.template.matches(&shared.item) == Some(true)
             {
-                out.push_back(shared.frame.clone());
+                out.push_back((shared.item.sequence, shared.frame.clone()));
             }
         }
         self.cursor = batch.to;
@@ -485,7 +491,7 @@ impl Position {
 
     /// Queues the next page of matching items after the cursor, oldest first, from the
     /// database; `Ok(true)` when more remain.
-    async fn read_page(&mut self, out: &mut VecDeque<Bytes>) -> Result<bool, ()> {
+    async fn read_page(&mut self, out: &mut Queue) -> Result<bool, ()> {
         let mut query = self.template.clone();
         query.after = Some(self.cursor);
         query.oldest_first = true;
@@ -495,7 +501,7 @@ impl Position {
         })?;
         let more = items.len() as u32 == PAGE;
         for item in items {
-            out.push_back(frame(&item, &self.slug).ok_or(())?);
+            out.push_back((item.sequence, frame(&item, &self.slug).ok_or(())?));
             self.cursor = item.sequence;
         }
         Ok(more)

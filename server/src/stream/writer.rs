@@ -12,7 +12,7 @@
 //! writes keep-alive comments to silent streams, re-checks sessions and memberships, and
 //! closes every stream at shutdown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -26,7 +26,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{current, Applied, Hub, HubMessage, Position, KEEP_ALIVE_FRAME};
+use super::{current, Applied, Hub, HubMessage, Position, Queue, KEEP_ALIVE_FRAME};
 
 /// How the writers treat their streams (from `AppState`).
 #[derive(Clone, Copy)]
@@ -35,7 +35,8 @@ pub(super) struct Settings {
     pub keep_alive: Duration,
     /// How often a writer re-checks sessions and memberships.
     pub recheck: Duration,
-    /// Bytes a stream may have waiting for its client before it is closed.
+    /// Bytes a stream may have waiting for its client before it sheds them and catches
+    /// up from the database at the client's pace.
     pub backlog_limit: usize,
 }
 
@@ -44,7 +45,7 @@ pub(super) struct Sink {
     socket: Arc<TcpStream>,
     position: Position,
     /// Frames not yet written; the first one `written` bytes in.
-    out: VecDeque<Bytes>,
+    out: Queue,
     written: usize,
     /// The database holds more for this stream than `out` (a replay longer than a page,
     /// or a batch the stream could not apply by itself).
@@ -84,7 +85,7 @@ impl Sink {
     pub(super) fn new(
         socket: Arc<TcpStream>,
         position: Position,
-        out: VecDeque<Bytes>,
+        out: Queue,
         more: bool,
         since_read: broadcast::Receiver<HubMessage>,
         open: Arc<AtomicUsize>,
@@ -105,8 +106,8 @@ impl Sink {
     /// Writes what the socket takes now: `Ok(true)` when everything went out,
     /// `Ok(false)` when the socket is full, an error when the client is gone (or so
     /// far behind that it is better served by reconnecting).
-    fn write_now(&mut self, backlog_limit: usize) -> io::Result<bool> {
-        while let Some(front) = self.out.front() {
+    fn write_now(&mut self) -> io::Result<bool> {
+        while let Some((_, front)) = self.out.front() {
             match self.socket.try_write(&front[self.written..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
@@ -117,23 +118,37 @@ impl Sink {
                         self.written = 0;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let backlog: usize = self.out.iter().map(Bytes::len).sum();
-                    if backlog - self.written > backlog_limit {
-                        return Err(io::Error::other("the client does not read its stream"));
-                    }
-                    return Ok(false);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
         }
         Ok(true)
     }
 
+    /// Bytes waiting for the client.
+    fn backlog(&self) -> usize {
+        self.out.iter().map(|(_, b)| b.len()).sum::<usize>() - self.written
+    }
+
+    /// Gives up the queued items that have not started to go out, to be read again from
+    /// the database at the client's pace ([`catch_up`]): the cursor steps back to just
+    /// before the first of them (everything before it was sent or does not belong).
+    fn shed(&mut self) {
+        let keep = usize::from(self.written > 0);
+        let Some(first) = self.out.iter().skip(keep).position(|(seq, _)| *seq > 0) else {
+            return;
+        };
+        let first = first + keep;
+        self.read_covers = self.read_covers.max(self.position.cursor);
+        self.position.cursor = self.out[first].0 - 1;
+        self.out.truncate(first);
+        self.more = true;
+    }
+
     /// Writes everything, waiting for the socket as needed, but not longer than
     /// `stalled` for any room: a client that reads nothing is not waited on forever.
     async fn write_all(&mut self, stalled: Duration) -> io::Result<()> {
-        while !self.write_now(usize::MAX)? {
+        while !self.write_now()? {
             tokio::time::timeout(stalled, self.socket.writable())
                 .await
                 .map_err(|_| io::Error::other("the client does not read its stream"))??;
@@ -396,13 +411,19 @@ impl Writer {
         }
     }
 
-    /// Writes what the stream in `slot` has queued; waits for room if the socket is full.
+    /// Writes what the stream in `slot` has queued; waits for room if the socket is
+    /// full. A stream whose backlog passes the limit (a burst bigger than the client's
+    /// pace) sheds it and catches up from the database instead, at the client's pace.
     fn flush(&mut self, slot: usize) {
         let Some(entry) = self.entries[slot].as_mut() else {
             return;
         };
-        match entry.sink.write_now(self.settings.backlog_limit) {
+        match entry.sink.write_now() {
             Ok(true) => {}
+            Ok(false) if entry.sink.backlog() > self.settings.backlog_limit => {
+                entry.sink.shed();
+                self.take_for_catch_up(slot);
+            }
             Ok(false) if entry.writing.is_none() => {
                 let generation = entry.generation;
                 let socket = entry.sink.socket.clone();
@@ -490,7 +511,7 @@ impl Writer {
             entry
                 .sink
                 .out
-                .push_back(Bytes::from_static(KEEP_ALIVE_FRAME));
+                .push_back((0, Bytes::from_static(KEEP_ALIVE_FRAME)));
             self.flush(slot);
             if let Some(entry) = self.entries[slot].as_mut() {
                 // A comment is not news: the next look still finds the stream silent.
