@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use chronicle::activity::latest_sequence;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::net::TcpStream;
@@ -178,6 +179,16 @@ impl Sink {
 async fn catch_up(mut sink: Sink, hub: Hub, settings: Settings, back: mpsc::UnboundedSender<Sink>) {
     // Subscribe before reading, so a commit the read does not see is shared later.
     sink.since_read = Some(hub.subscribe());
+    // Whatever is committed now, the reads below see: once they are done, the cursor
+    // can stand here even if the stream's filters matched nothing this far (otherwise
+    // a stream with sparse filters would find a hole, and come back, at every batch).
+    match latest_sequence(&hub.store, sink.position.account).await {
+        Ok(latest) => sink.read_covers = sink.read_covers.max(latest),
+        Err(e) => {
+            tracing::warn!(error = %e, "event stream read failed; ending the stream");
+            return;
+        }
+    }
     // As long as a keep-alive comment may wait: two periods.
     let stalled = settings.keep_alive * 2;
     loop {
