@@ -17,6 +17,9 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The most one read takes from a socket for hyper.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Accepts connections for `axum::serve`, each one a [`Conn`].
 pub struct Listener(pub TcpListener);
 
@@ -94,7 +97,10 @@ impl AsyncRead for Conn {
         }
         loop {
             ready!(self.0.socket.poll_read_ready(cx))?;
-            match self.0.socket.try_read(buf.initialize_unfilled()) {
+            // Safe code must zero the bytes it reads into: at most READ_CHUNK per read,
+            // however large a buffer hyper offers for an upload.
+            let room = buf.remaining().min(READ_CHUNK);
+            match self.0.socket.try_read(buf.initialize_unfilled_to(room)) {
                 Ok(n) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
