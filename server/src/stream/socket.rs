@@ -73,7 +73,10 @@ impl Conn {
 pub struct TakeOver(Weak<Shared>);
 
 impl TakeOver {
-    /// Takes the socket, once; `None` if the connection is gone or already taken. The
+    /// Takes the socket, once; `None` if the connection is gone or already taken.
+    /// (A client that pipelines a stream request behind another request could lose the
+    /// end of that response if hyper had not flushed it yet; browsers do not pipeline.)
+    /// The
     /// caller must answer its request at once (nothing awaited after this) with
     /// `Connection: close`: hyper now reads end-of-file, writes that response into the
     /// void and ends the connection, which leaves the socket open for the caller.

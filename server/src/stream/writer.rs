@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +59,8 @@ pub(super) struct Sink {
     since_read: Option<broadcast::Receiver<HubMessage>>,
     /// Whether bytes went out since the keep-alive timer last looked.
     sent_since_check: bool,
+    /// Keep-alive looks in a row that found a backlog and nothing sent since.
+    stalled_looks: u8,
     _open: OpenStream,
 }
 
@@ -100,6 +102,7 @@ impl Sink {
             more,
             since_read: Some(since_read),
             sent_since_check: false,
+            stalled_looks: 0,
             _open: OpenStream::new(open),
         }
     }
@@ -195,7 +198,10 @@ async fn catch_up(mut sink: Sink, hub: Hub, settings: Settings, back: mpsc::Unbo
         if sink.write_all(stalled).await.is_err() {
             return;
         }
-        if !sink.more || hub.is_closing() {
+        if hub.is_closing() {
+            return;
+        }
+        if !sink.more {
             break;
         }
         match sink.position.read_page(&mut sink.out).await {
@@ -245,6 +251,17 @@ pub(super) struct Writer {
     /// Streams whose session or membership no longer holds.
     expired: mpsc::UnboundedReceiver<(usize, u64)>,
     expire: mpsc::UnboundedSender<(usize, u64)>,
+    /// A round of session checks is running.
+    rechecking: Arc<AtomicBool>,
+}
+
+/// Clears its flag when dropped (a task that ended, however it ended).
+struct Done(Arc<AtomicBool>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Writer {
@@ -264,6 +281,7 @@ impl Writer {
             back: back.clone(),
             expired,
             expire,
+            rechecking: Arc::default(),
         };
         tokio::spawn(writer.run(joins, batches));
         back
@@ -510,13 +528,27 @@ impl Writer {
     }
 
     /// A stream silent since the last look gets a comment, so proxies keep it open:
-    /// silence lasts one to two keep-alive periods.
+    /// silence lasts one to two keep-alive periods. A stream with a backlog that took
+    /// nothing for two whole periods is closed: its client stopped reading.
     fn keep_alive(&mut self) {
         for slot in 0..self.entries.len() {
             let Some(entry) = self.entries[slot].as_mut() else {
                 continue;
             };
-            if std::mem::take(&mut entry.sink.sent_since_check) || !entry.sink.out.is_empty() {
+            let sent = std::mem::take(&mut entry.sink.sent_since_check);
+            if !entry.sink.out.is_empty() {
+                entry.sink.stalled_looks = if sent {
+                    0
+                } else {
+                    entry.sink.stalled_looks + 1
+                };
+                if entry.sink.stalled_looks >= 2 {
+                    self.remove(slot);
+                }
+                continue;
+            }
+            entry.sink.stalled_looks = 0;
+            if sent {
                 continue;
             }
             entry
@@ -547,9 +579,14 @@ impl Writer {
         if checks.is_empty() {
             return;
         }
+        if self.rechecking.swap(true, Ordering::AcqRel) {
+            return; // the last round is still going
+        }
+        let rechecking = self.rechecking.clone();
         let store = self.hub.store.clone();
         let expire = self.expire.clone();
         tokio::spawn(async move {
+            let _done = Done(rechecking);
             let mut verdicts: HashMap<(String, String), bool> = HashMap::new();
             for (slot, generation, token, slug) in checks {
                 let key = (token, slug);
