@@ -496,6 +496,18 @@ mod raw {
         health["live_streams"].as_u64().expect("live_streams")
     }
 
+    /// Whether the server's count of open streams reaches `n` within `within`.
+    async fn open_streams_become(app: &support::TestServer, n: u64, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while open_streams(app).await != n {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     // Keep-alive 10 s away: a stream whose client left must be noticed by the socket
     // turning readable at end-of-file, not at its next write.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,14 +522,10 @@ mod raw {
         }
         assert_eq!(open_streams(&app).await, 2);
         drop(leaving);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while open_streams(&app).await != 1 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the server still held the stream ten seconds after its client left"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert!(
+            open_streams_become(&app, 1, Duration::from_secs(10)).await,
+            "the server still held the stream ten seconds after its client left"
+        );
         let (_, closed) = read_for(&mut staying, Duration::from_millis(100)).await;
         assert!(!closed, "the other stream closed too");
     }
@@ -629,14 +637,10 @@ mod raw {
         assert!(first.contains("id: "), "{first}");
         // About 700 KB of items while the client reads nothing.
         record_moves(&acme, 1500).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while open_streams(&app).await != 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the stream was still open 15 s after its client stopped reading"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert!(
+            open_streams_become(&app, 0, Duration::from_secs(15)).await,
+            "the stream was still open 15 s after its client stopped reading"
+        );
         let (text, closed) = read_for(&mut conn, Duration::from_secs(5)).await;
         assert!(closed, "the client's connection did not end");
         assert!(text.matches("id: ").count() < 1500, "every item arrived");

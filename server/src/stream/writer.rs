@@ -51,9 +51,6 @@ pub(super) struct Sink {
     /// The database holds more for this stream than `out` (a replay longer than a page,
     /// or a batch the stream could not apply by itself).
     more: bool,
-    /// Every sequence up to here was committed before the stream's next database read
-    /// begins: once that read is done, nothing at or below it is missing.
-    read_covers: i64,
     /// Subscribed before the stream's last database read: what the hub shared since,
     /// applied when the stream joins (or rejoins) its writer.
     since_read: Option<broadcast::Receiver<HubMessage>>,
@@ -95,7 +92,6 @@ impl Sink {
     ) -> Sink {
         Sink {
             socket,
-            read_covers: position.cursor,
             position,
             out,
             written: 0,
@@ -143,7 +139,6 @@ impl Sink {
             return;
         };
         let first = first + keep;
-        self.read_covers = self.read_covers.max(self.position.cursor);
         self.position.cursor = self.out[first].0 - 1;
         self.out.truncate(first);
         self.more = true;
@@ -170,7 +165,6 @@ impl Sink {
             Applied::Done => true,
             Applied::NeedsRead => {
                 self.more = true;
-                self.read_covers = self.read_covers.max(batch.to);
                 false
             }
         }
@@ -182,16 +176,17 @@ impl Sink {
 async fn catch_up(mut sink: Sink, hub: Hub, settings: Settings, back: mpsc::UnboundedSender<Sink>) {
     // Subscribe before reading, so a commit the read does not see is shared later.
     sink.since_read = Some(hub.subscribe());
-    // Whatever is committed now, the reads below see: once they are done, the cursor
-    // can stand here even if the stream's filters matched nothing this far (otherwise
-    // a stream with sparse filters would find a hole, and come back, at every batch).
-    match latest_sequence(&hub.store, sink.position.account).await {
-        Ok(latest) => sink.read_covers = sink.read_covers.max(latest),
+    // Whatever is committed now — every batch the stream could not apply, everything
+    // up to a cursor that shedding stepped back — the reads below see: once they are
+    // done, the cursor can stand here even if the stream's filters matched nothing this
+    // far (else a stream with sparse filters would find a hole at every batch).
+    let covered = match latest_sequence(&hub.store, sink.position.account).await {
+        Ok(latest) => latest,
         Err(e) => {
             tracing::warn!(error = %e, "event stream read failed; ending the stream");
             return;
         }
-    }
+    };
     // As long as a keep-alive comment may wait: two periods.
     let stalled = settings.keep_alive * 2;
     loop {
@@ -209,7 +204,7 @@ async fn catch_up(mut sink: Sink, hub: Hub, settings: Settings, back: mpsc::Unbo
             Err(()) => return,
         }
     }
-    sink.position.cursor = sink.position.cursor.max(sink.read_covers);
+    sink.position.cursor = sink.position.cursor.max(covered);
     let _ = back.send(sink);
 }
 
