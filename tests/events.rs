@@ -359,3 +359,67 @@ async fn sqlite_recovers_when_another_process_advanced_the_chain() {
     let v = log::verify(&store, acme.id).await.expect("verify");
     assert_eq!((v.checked, v.first_broken), (4, None));
 }
+
+/// A commit whose caller stopped waiting after COMMIT reached SQLite is still announced
+/// (live streams, queue workers): nobody else would tell them until the team's next
+/// commit. (On PostgreSQL the commit's own NOTIFY does.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_announces_a_commit_whose_caller_stopped_waiting() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let acme = account(&store, "Acme").await;
+    let c = card_ref("Fix login");
+    let ana = member("Ana");
+    let mut announced = 0;
+    for attempt in 0..400u64 {
+        let before = log::count(&store, acme.id).await.expect("count");
+        let mut commits = store.subscribe();
+        let mut tx = store.begin().await.expect("begin");
+        record(
+            &mut tx,
+            acme.id,
+            &ana,
+            &card_moved(&c),
+            RecordOptions::default(),
+        )
+        .await
+        .expect("record");
+        let commit = tokio::spawn(tx.commit());
+        std::thread::sleep(Duration::from_micros(attempt % 100 * 20));
+        commit.abort();
+        if commit.await.is_ok() {
+            continue; // it finished: announced the ordinary way
+        }
+        // Take a write turn (and give it back), so a COMMIT still on its way has landed.
+        let turn = store.begin().await.expect("turn");
+        turn.rollback().await.expect("rollback");
+        let now = log::count(&store, acme.id).await.expect("count");
+        if now != before + 1 {
+            continue; // the abandoned commit did not land
+        }
+        let lost = before as i64 + 1;
+        // Nothing else was committed since: the announcement must name that sequence.
+        let heard = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match commits.recv().await {
+                    Ok(c) if c.account == acme.id && c.last_sequence == lost => return true,
+                    Ok(_) => continue,
+                    Err(_) => return false,
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            heard,
+            Ok(true),
+            "the commit of sequence {lost} was never announced"
+        );
+        announced += 1;
+        if announced >= 3 {
+            break;
+        }
+    }
+    assert!(
+        announced > 0,
+        "no commit was abandoned after reaching the database"
+    );
+}

@@ -583,6 +583,36 @@ impl Store {
         }))
     }
 
+    /// Announces where `accounts`' chains stand now, as their commit would have: for a
+    /// commit on SQLite whose caller stopped waiting for it (it may have landed). The
+    /// write turn taken here comes after that commit's, on the same connection.
+    async fn announce_heads(&self, accounts: &[AccountId]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let mut heads = Vec::new();
+        for &account in accounts {
+            let last: Option<i64> = on_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT last_sequence FROM event_chains WHERE account_id = $1"
+            )
+            .bind(account)
+            .fetch_optional(c)
+            .await?);
+            if let Some(last_sequence) = last {
+                heads.push(Committed {
+                    account,
+                    last_sequence,
+                });
+            }
+        }
+        tx.rollback().await?;
+        for head in heads {
+            // No receiver is fine: nobody is listening.
+            let _ = self.shared.committed.send(head);
+        }
+        // Its jobs, if it landed, are ready.
+        self.shared.jobs_ready.notify_waiters();
+        Ok(())
+    }
+
     /// Closes every connection; pending work finishes first.
     pub async fn close(&self) {
         if let Some(writes) = &self.shared.sqlite_writes {
@@ -594,22 +624,37 @@ impl Store {
 
 /// Forgets the remembered chain heads of `accounts` when dropped, unless
 /// [`DistrustHeads::settled`]: a commit that failed or was cancelled part-way may or may
-/// not have advanced them, so the next writer reads them from the database.
-struct DistrustHeads<'a> {
-    shared: &'a Shared,
+/// not have advanced them, so the next writer reads them from the database. On SQLite it
+/// also announces where those chains stand now (see [`Store::announce_heads`]).
+struct DistrustHeads {
+    store: Store,
     accounts: Vec<AccountId>,
 }
 
-impl DistrustHeads<'_> {
+impl DistrustHeads {
     fn settled(mut self) {
         self.accounts.clear();
     }
 }
 
-impl Drop for DistrustHeads<'_> {
+impl Drop for DistrustHeads {
     fn drop(&mut self) {
-        if !self.accounts.is_empty() {
-            self.shared.forget_heads(self.accounts.drain(..));
+        if self.accounts.is_empty() {
+            return;
+        }
+        let accounts: Vec<AccountId> = self.accounts.drain(..).collect();
+        self.store.shared.forget_heads(accounts.iter().copied());
+        // A COMMIT that reached SQLite before its caller stopped waiting is announced by
+        // nobody else (PostgreSQL's NOTIFY goes out with the commit itself).
+        if self.store.shared.is_sqlite() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let store = self.store.clone();
+                runtime.spawn(async move {
+                    if let Err(e) = store.announce_heads(&accounts).await {
+                        tracing::warn!(error = %e, "could not announce chain heads");
+                    }
+                });
+            }
         }
     }
 }
@@ -649,7 +694,7 @@ impl Tx {
         // accounts are not to be trusted: on failure, or when the caller stops polling
         // (a request whose client went away) after COMMIT reached the database.
         let distrust = DistrustHeads {
-            shared: &shared,
+            store: self.store.clone(),
             accounts: self.heads.keys().copied().collect(),
         };
         crate::events::record::flush_final(&mut self, &finale).await?;
