@@ -25,6 +25,34 @@ async fn record_one<E: chronicle::events::DomainEvent>(
     Ok(outcome)
 }
 
+/// Records a move of `card` and commits it on another task, abandoned (as a request
+/// whose client went away) after 0–2 ms depending on `attempt`, in 20 µs steps: sometimes
+/// before COMMIT, sometimes while it is on its way, sometimes after. Whether the commit
+/// finished before it was abandoned.
+async fn abandon_commit(
+    store: &Store,
+    account: AccountId,
+    actor: &Actor,
+    card: &CardRef,
+    attempt: u64,
+) -> bool {
+    let mut tx = store.begin().await.expect("begin");
+    record(
+        &mut tx,
+        account,
+        actor,
+        &card_moved(card),
+        RecordOptions::default(),
+    )
+    .await
+    .expect("record");
+    let commit = tokio::spawn(tx.commit());
+    // Blocks this thread; the commit runs on the runtime's other one.
+    std::thread::sleep(Duration::from_micros(attempt % 100 * 20));
+    commit.abort();
+    commit.await.is_ok()
+}
+
 chronicle::engine_tests! {
     async fn events_get_gap_free_sequences_and_a_valid_chain(store) {
         let acme = account(&store, "Acme").await;
@@ -258,14 +286,7 @@ chronicle::engine_tests! {
         let mut expected = log::count(&store, acme.id).await.expect("count");
         let mut lost_after_commit = 0;
         for attempt in 0..400u64 {
-            let mut tx = store.begin().await.expect("begin");
-            record(&mut tx, acme.id, &ana, &card_moved(&c), RecordOptions::default()).await.expect("record");
-            let commit = tokio::spawn(tx.commit());
-            // Abandon the commit after 0–2 ms, in 20 µs steps (blocking this thread; the
-            // commit runs on the runtime's other one).
-            std::thread::sleep(Duration::from_micros(attempt % 100 * 20));
-            commit.abort();
-            let finished = commit.await.is_ok();
+            let finished = abandon_commit(&store, acme.id, &ana, &c, attempt).await;
             let now = log::count(&store, acme.id).await.expect("count");
             if now > expected && !finished {
                 lost_after_commit += 1;
@@ -373,20 +394,7 @@ async fn sqlite_announces_a_commit_whose_caller_stopped_waiting() {
     for attempt in 0..400u64 {
         let before = log::count(&store, acme.id).await.expect("count");
         let mut commits = store.subscribe();
-        let mut tx = store.begin().await.expect("begin");
-        record(
-            &mut tx,
-            acme.id,
-            &ana,
-            &card_moved(&c),
-            RecordOptions::default(),
-        )
-        .await
-        .expect("record");
-        let commit = tokio::spawn(tx.commit());
-        std::thread::sleep(Duration::from_micros(attempt % 100 * 20));
-        commit.abort();
-        if commit.await.is_ok() {
+        if abandon_commit(&store, acme.id, &ana, &c, attempt).await {
             continue; // it finished: announced the ordinary way
         }
         // Take a write turn (and give it back), so a COMMIT still on its way has landed.

@@ -31,8 +31,6 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: Store,
     pub site: SiteConfig,
-    /// Set to `true` when the server shuts down: the hub stops following commits.
-    pub stop_streams: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// Shares each commit's new activity with every live stream of this process.
     pub hub: stream::Hub,
     /// How often a live stream re-checks its session and membership.
@@ -59,7 +57,6 @@ impl AppState {
             hub: stream::Hub::new(store.clone()),
             store,
             site,
-            stop_streams: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
             stream_recheck: stream::RECHECK,
             stream_keep_alive: stream::KEEP_ALIVE,
             stream_backlog_limit: stream::BACKLOG_LIMIT,
@@ -122,10 +119,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let stop_streams = state.stop_streams.clone();
     // Every node hears every node's commits (PostgreSQL); SQLite needs no relay.
     let relay = state.store.relay_cluster_commits();
-    let hub = tokio::spawn(state.hub.clone().run(state.stop_streams.subscribe()));
+    // The hub follows commits until the streams are closed, below.
+    tokio::spawn(state.hub.clone().run());
     let closing_hub = state.hub.clone();
     let closing_at_shutdown = state.hub.clone();
     // Each connection's requests can reach its socket: a live stream takes it over
@@ -147,7 +144,6 @@ pub async fn serve(
     let served = axum::serve(listener, make_service)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            stop_streams.send_replace(true);
             closing_at_shutdown.close_streams();
         })
         .await;
@@ -156,6 +152,5 @@ pub async fn serve(
     if let Some(relay) = relay {
         relay.abort();
     }
-    hub.abort();
     served
 }

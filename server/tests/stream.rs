@@ -485,6 +485,39 @@ mod raw {
         );
     }
 
+    // HEAD (which axum routes to the GET handler) gets the stream's head, is
+    // authorized like it, and gets no body: no replay, no stream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn head_gets_the_streams_head_and_no_stream() {
+        let acme = acme().await;
+        record_moves(&acme, 1).await;
+        let app = spawn_app(acme.store.clone()).await;
+        let host = app.base.trim_start_matches("http://").to_owned();
+        let mut conn = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        let request = format!(
+            "HEAD /acme/events?since=0 HTTP/1.1\r\nHost: {host}\r\nCookie: chronicle_session={}\r\n\r\n",
+            acme.token
+        );
+        conn.write_all(request.as_bytes()).await.expect("request");
+        let head = read_until(&mut conn, Duration::from_secs(10), has_head).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("text/event-stream"), "{head}");
+        let (rest, _) = read_for(&mut conn, Duration::from_millis(500)).await;
+        assert!(
+            !format!("{head}{rest}").contains("id: "),
+            "a body after HEAD: {rest}"
+        );
+        assert_eq!(open_streams(&app).await, 0);
+        let signed_out = reqwest::Client::new()
+            .head(format!("{}/acme/events", app.base))
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(signed_out.status(), 401);
+    }
+
     /// The server's count of open live streams, from `/healthz`.
     async fn open_streams(app: &support::TestServer) -> u64 {
         let health: serde_json::Value = reqwest::get(format!("{}/healthz", app.base))
@@ -667,6 +700,8 @@ mod raw {
         let mut conn = open(&app, &acme.token).await;
         let head = read_until(&mut conn, Duration::from_secs(10), has_head).await;
         assert!(head.contains(" 200 "), "{head}");
+        let (_, closed) = read_for(&mut conn, Duration::from_millis(300)).await;
+        assert!(!closed, "the stream closed before the shutdown");
         drop(app); // stops the server
         let (_, closed) = read_for(&mut conn, Duration::from_secs(2)).await;
         assert!(

@@ -15,6 +15,10 @@
 //! reads the hole from the database: no gap, and no duplicate (nothing at or below the
 //! cursor is sent). Commits made on other nodes reach the hub through PostgreSQL
 //! `LISTEN` (see `Store::relay_cluster_commits`).
+//!
+//! Who writes: an authorized stream takes its connection over from hyper
+//! ([`socket`]) and joins one of a few writers that own every stream's socket and
+//! write each frame with one non-blocking `write` (`writer.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -95,6 +99,8 @@ pub struct Hub {
     /// Set at shutdown, before `Closing` is sent: a writer or stream that lagged past
     /// that message, or starts after it, still ends.
     closing: Arc<AtomicBool>,
+    /// Told at shutdown: [`Hub::run`] stops following commits.
+    stop: Arc<watch::Sender<bool>>,
     /// The streams' writers, started with the first stream: one per runtime worker.
     writers: Arc<Writers>,
 }
@@ -113,6 +119,7 @@ impl Hub {
             store,
             batches: broadcast::channel(HUB_CAPACITY).0,
             closing: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(watch::channel(false).0),
             writers: Arc::default(),
         }
     }
@@ -154,10 +161,12 @@ impl Hub {
     pub fn close_streams(&self) {
         self.closing.store(true, Ordering::Release);
         let _ = self.batches.send(HubMessage::Closing);
+        self.stop.send_replace(true);
     }
 
-    /// Follows the store's commit announcements until `stop`.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Follows the store's commit announcements until [`Hub::close_streams`].
+    pub async fn run(self) {
+        let mut stop = self.stop.subscribe();
         let mut commits = self.store.subscribe();
         // Per team: the last sequence read, and its slug (for links in items).
         let mut read_up_to: HashMap<AccountId, i64> = HashMap::new();

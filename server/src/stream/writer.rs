@@ -104,8 +104,7 @@ impl Sink {
     }
 
     /// Writes what the socket takes now: `Ok(true)` when everything went out,
-    /// `Ok(false)` when the socket is full, an error when the client is gone (or so
-    /// far behind that it is better served by reconnecting).
+    /// `Ok(false)` when the socket is full, an error when the client is gone.
     fn write_now(&mut self) -> io::Result<bool> {
         while let Some((_, front)) = self.out.front() {
             match self.socket.try_write(&front[self.written..]) {
@@ -288,9 +287,7 @@ impl Writer {
         mut batches: broadcast::Receiver<HubMessage>,
     ) {
         let start = tokio::time::Instant::now();
-        let Settings {
-            keep_alive: every, ..
-        } = self.settings;
+        let every = self.settings.keep_alive;
         let mut keep_alive = tokio::time::interval_at(start + every, every);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let every = self.settings.recheck;
@@ -367,7 +364,7 @@ impl Writer {
         });
         self.generations += 1;
         let generation = self.generations;
-        let reading = self.wait(slot, generation, &sink.socket, Want::Read);
+        let reading = self.wait(slot, generation, sink.socket.clone(), Want::Read);
         self.entries[slot] = Some(Entry {
             sink,
             generation,
@@ -381,10 +378,9 @@ impl Writer {
         &self,
         slot: usize,
         generation: u64,
-        socket: &Arc<TcpStream>,
+        socket: Arc<TcpStream>,
         want: Want,
     ) -> AbortHandle {
-        let socket = socket.clone();
         let (handle, registration) = AbortHandle::new_pair();
         let wait: Pin<Box<dyn Future<Output = Woken> + Send>> = Box::pin(async move {
             // An error shows in the read or write that follows.
@@ -451,7 +447,7 @@ impl Writer {
             Ok(false) if entry.writing.is_none() => {
                 let generation = entry.generation;
                 let socket = entry.sink.socket.clone();
-                let handle = self.wait(slot, generation, &socket, Want::Write);
+                let handle = self.wait(slot, generation, socket, Want::Write);
                 if let Some(entry) = self.entries[slot].as_mut() {
                     entry.writing = Some(handle);
                 }
@@ -514,7 +510,7 @@ impl Writer {
                 }
                 let socket = entry.sink.socket.clone();
                 let generation = entry.generation;
-                let handle = self.wait(woken.slot, generation, &socket, Want::Read);
+                let handle = self.wait(woken.slot, generation, socket, Want::Read);
                 if let Some(entry) = self.entries[woken.slot].as_mut() {
                     entry.reading = handle;
                 }
