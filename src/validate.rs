@@ -42,18 +42,9 @@ fn check_length(field: &'static str, s: &str, max: usize, required: bool) -> Res
     Ok(())
 }
 
-/// Percent-encodes a query-string value (RFC 3986 unreserved characters pass).
+/// Percent-encodes a query-string value (`application/x-www-form-urlencoded`).
 pub fn query_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]

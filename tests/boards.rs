@@ -193,6 +193,40 @@ chronicle::engine_tests! {
         let _ = b;
     }
 
+    async fn an_archived_card_is_listed_restored_to_the_end_of_its_column_and_holds_it(store) {
+        let (ana, board) = board(&store).await;
+        let doing = column(&store, &ana, board.id, "Doing").await;
+        let a = cards::create_card(&store, &ana, doing, "A").await.expect("a");
+        let b = cards::create_card(&store, &ana, doing, "B").await.expect("b");
+        cards::archive_card(&store, &ana, a.id).await.expect("archive");
+        let listed = cards::archived_cards(&store, &ana, board.id).await.expect("archived");
+        assert_eq!(listed.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(), ["A"]);
+        // Only archived cards left: the column cannot go, and the message says why.
+        cards::archive_card(&store, &ana, b.id).await.expect("archive b");
+        let at = head(&store, &ana).await;
+        let err = boards::delete_column(&store, &ana, doing).await.expect_err("archived cards");
+        assert!(matches!(&err, Error::Conflict(m) if m.contains("2 archived cards; restore or delete")), "{err:?}");
+        assert_eq!(head(&store, &ana).await, at, "a refused delete records nothing");
+        let c = cards::create_card(&store, &ana, doing, "C").await.expect("c");
+        assert_eq!(cards::restore_card(&store, &ana, a.id).await.expect("restore"), board.id);
+        let err = cards::restore_card(&store, &ana, a.id).await.expect_err("twice");
+        assert!(matches!(&err, Error::Conflict(m) if m.contains("A is not archived")), "{err:?}");
+        let events = since(&store, &ana, at).await;
+        assert_eq!(types(&events), ["card.created", "card.restored"]);
+        assert_eq!(events[1].row.data["column"]["name"], "Doing");
+        assert_eq!(events[1].row.data["card"]["title"], "A");
+        // Back at the end of its column, after the card added meanwhile.
+        let view = board_view(&store, &ana, board.id).await.expect("view");
+        let order: Vec<_> = view.columns[1].1.iter().map(|k| (k.title.as_str(), k.position)).collect();
+        assert_eq!(order, [("C", 0), ("A", 1)]);
+        let detail = cards::card_detail(&store, &ana, a.id).await.expect("detail");
+        assert!(detail.card.archived_at.is_none());
+        assert_eq!(detail.card.version, a.version + 2, "archived and restored");
+        let listed = cards::archived_cards(&store, &ana, board.id).await.expect("archived");
+        assert_eq!(listed.iter().map(|k| k.id).collect::<Vec<_>>(), [b.id]);
+        let _ = c;
+    }
+
     async fn columns_are_added_renamed_reordered_and_deleted_only_when_empty(store) {
         let (ana, board) = board(&store).await;
         let review = boards::add_column(&store, &ana, board.id, "Review").await.expect("add");

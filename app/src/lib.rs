@@ -37,6 +37,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(components::WhoChanged::new());
 
     // Effects run only in the browser, once the app is interactive: this marker is how
     // people and end-to-end tests can tell hydration has finished.

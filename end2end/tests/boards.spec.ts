@@ -18,6 +18,8 @@ test("a board: add cards, drag one to another column, move one from the keyboard
     await column("To do").getByLabel("New card in To do").fill(title);
     await column("To do").getByRole("button", { name: "Add" }).click();
     await expect(column("To do").locator(`[data-card="${title}"]`)).toBeVisible();
+    // The board re-renders with the new card; the field is ready for the next one.
+    await expect(column("To do").getByLabel("New card in To do")).toBeFocused();
   }
 
   // Drag and drop with the pointer.
@@ -34,6 +36,10 @@ test("a board: add cards, drag one to another column, move one from the keyboard
   await expect(menu).toBeFocused();
   await menu.selectOption({ label: "Done" });
   await expect(column("Done").locator('[data-card="Write docs"]')).toBeVisible();
+  // The moved card's menu keeps the focus through the re-render (after the server's answer too).
+  await expect(column("Done").getByLabel("Move Write docs to")).toBeFocused();
+  await page.waitForTimeout(500);
+  await expect(column("Done").getByLabel("Move Write docs to")).toBeFocused();
   await page.reload();
   await hydrated(page);
   await expect(column("Done").locator('[data-card="Write docs"]')).toBeVisible();
@@ -84,4 +90,71 @@ test("bad input on the board gets the server's message and changes nothing", asy
   await todo.getByRole("button", { name: "Add" }).click();
   await expect(page.getByTestId("board-error")).toContainText("title cannot be empty");
   await expect(todo.locator("[data-card]")).toHaveCount(0);
+});
+
+test("archive a card, find it under the board's archived cards and restore it; deleting asks first", async ({ page }) => {
+  await signIn(page, address("fay"));
+  await page.getByLabel("Team name").fill(`Archive ${Date.now()}`);
+  await page.getByRole("button", { name: "Create team" }).click();
+  await page.getByLabel("New project").fill("P");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.getByLabel("New board in P").fill("B");
+  await page.getByRole("button", { name: "Create board" }).click();
+  await expect(page.getByTestId("board-name")).toHaveText("B");
+  const boardUrl = page.url();
+  const todo = page.locator('[data-column="To do"]');
+  for (const title of ["Old idea", "Spam"]) {
+    await todo.getByLabel("New card in To do").fill(title);
+    await todo.getByRole("button", { name: "Add" }).click();
+    await expect(todo.locator(`[data-card="${title}"]`)).toBeVisible();
+  }
+
+  // A refused action's message goes as soon as another action starts.
+  await todo.getByLabel("New card in To do").fill("   ");
+  await todo.getByRole("button", { name: "Add" }).click();
+  await expect(page.getByTestId("board-error")).toContainText("title cannot be empty");
+  await page.getByText("Rename board…").click();
+  await page.getByLabel("Board name").fill("Roadmap");
+  await page.getByRole("button", { name: "Rename", exact: true }).click();
+  await expect(page.getByTestId("board-name")).toHaveText("Roadmap");
+  await expect(page.getByTestId("board-error")).toHaveCount(0);
+
+  // Archive from the card's page: back on the board, the card is listed as archived.
+  await todo.locator('[data-card="Old idea"] a.title').click();
+  await hydrated(page);
+  await page.getByRole("button", { name: "Archive" }).click();
+  await expect(page).toHaveURL(boardUrl);
+  await expect(todo.locator('[data-card="Old idea"]')).toHaveCount(0);
+  const archived = page.getByTestId("archived-cards");
+  await archived.getByText("Archived cards (1)").click();
+  await archived.getByRole("link", { name: "Old idea" }).click();
+  await hydrated(page);
+  await expect(page.getByTestId("card-archived")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Move", exact: true })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Archive" })).toHaveCount(0);
+  await page.getByRole("button", { name: "Restore to To do" }).click();
+  await expect(page.getByTestId("card-archived")).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Archive" })).toBeVisible();
+  await expect
+    .poll(async () => {
+      await page.reload();
+      return (await page.getByTestId("thread").textContent()) ?? "";
+    }, { timeout: 15_000 })
+    .toContain("restored Old idea to To do");
+  await page.goto(boardUrl);
+  await hydrated(page);
+  await expect(todo.locator("[data-card]")).toHaveText([/Spam/, /Old idea/]);
+  await expect(page.getByTestId("archived-cards")).toHaveCount(0);
+
+  // Deleting is a second step, after a question.
+  await todo.locator('[data-card="Spam"] a.title').click();
+  await hydrated(page);
+  const forGood = page.getByRole("button", { name: "Delete for good" });
+  await expect(forGood).toBeHidden();
+  await page.getByText("Delete…").click();
+  await expect(page.getByText("Delete this card and its thread for good?")).toBeVisible();
+  await forGood.click();
+  await expect(page).toHaveURL(boardUrl);
+  await expect(todo.locator('[data-card="Spam"]')).toHaveCount(0);
+  await expect(todo.locator('[data-card="Old idea"]')).toBeVisible();
 });

@@ -337,6 +337,67 @@ async fn the_code_from_the_mail_signs_in_too() {
     assert!(session_cookie(&res).is_some());
 }
 
+/// The `chronicle_next` cookie a response sets (its value), if any.
+fn next_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("chronicle_next="))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn signing_in_leads_to_the_page_asked_for_and_never_off_the_site() {
+    let (store, _db) = chronicle::testing::sqlite().await;
+    let app = spawn_app(store.clone()).await;
+    let sign_in = |cookie: Option<String>| {
+        let (app, store) = (&app, &store);
+        async move {
+            let token = support::latest_link_token(store, "ivy@example.com").await;
+            let mut req = app
+                .client
+                .post(format!("{}/api/sign_in_with_link", app.base))
+                .header("origin", &app.base)
+                .form(&[("token", token.as_str())]);
+            if let Some(c) = cookie {
+                req = req.header("cookie", format!("chronicle_next={c}"));
+            }
+            req.send().await.expect("POST")
+        }
+    };
+    let wanted = "/acme/activity?who=mine&types=card.moved%2Ccard.created";
+    let res = app
+        .call(
+            "request_sign_in",
+            &[("email", "ivy@example.com"), ("next", wanted)],
+            &None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let remembered = next_cookie(&res).expect("next cookie");
+    assert_eq!(remembered, wanted);
+    let res = sign_in(Some(remembered)).await;
+    assert_eq!(location(&res), Some(wanted));
+    assert!(session_cookie(&res).is_some());
+    assert_eq!(next_cookie(&res).as_deref(), Some(""), "forgotten once used");
+
+    // Off-site or odd targets are not remembered, and not followed if sent anyway.
+    for bad in ["//evil.example/", "https://evil.example/", "/a\\b", "/a b"] {
+        let res = app
+            .call(
+                "request_sign_in",
+                &[("email", "ivy@example.com"), ("next", bad)],
+                &None,
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{bad}");
+        assert_eq!(next_cookie(&res), None, "{bad}");
+    }
+    let res = sign_in(Some("//evil.example/".into())).await;
+    assert_eq!(location(&res), Some("/"));
+}
+
 #[tokio::test]
 async fn the_dev_mailbox_is_off_unless_enabled() {
     let (store, _db) = chronicle::testing::sqlite().await;

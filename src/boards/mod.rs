@@ -376,18 +376,31 @@ pub async fn delete_column(store: &Store, current: &Current, column_id: Uuid) ->
     let board_id = lock_column(&mut tx, account, column_id).await?.board_id;
     let board = lock_board(&mut tx, account, board_id).await?;
     let column = lock_column(&mut tx, account, column_id).await?;
-    let cards: i64 = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT count(*) FROM cards WHERE account_id = $1 AND column_id = $2"
+    // Archived cards keep their column (a restored card goes back to it), so they hold
+    // the column too; the message says which kind is left and what to do.
+    let (active, archived): (i64, i64) = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE archived_at IS NULL), \
+         COUNT(*) FILTER (WHERE archived_at IS NOT NULL) \
+         FROM cards WHERE account_id = $1 AND column_id = $2"
     )
     .bind(account)
     .bind(column_id)
     .fetch_one(c)
     .await?);
-    if cards > 0 {
+    let plural = |n: i64| if n == 1 { "" } else { "s" };
+    if active > 0 {
         return Err(Error::Conflict(format!(
-            "{} still holds {cards} card{}; move or delete them first",
+            "{} still holds {active} card{}; move or archive them first",
             column.name,
-            if cards == 1 { "" } else { "s" }
+            plural(active)
+        )));
+    }
+    if archived > 0 {
+        return Err(Error::Conflict(format!(
+            "{} still holds {archived} archived card{}; restore or delete them first \
+             (they are listed under the board's archived cards)",
+            column.name,
+            plural(archived)
         )));
     }
     on_tx!(tx, |c| sqlx::query(

@@ -1,7 +1,7 @@
 //! Cards: created in a column, edited field by field (`card.updated` with old → new),
 //! moved between columns and within one (`card.moved`), given a status
-//! (`card.status_changed`), archived and deleted. Each column keeps its active cards in
-//! a dense order 0..n-1.
+//! (`card.status_changed`), archived (and restored) and deleted. Each column keeps its
+//! active cards in a dense order 0..n-1; an archived card keeps its column, off the order.
 //!
 //! Concurrent edits: every edit names the version it was based on; if the card changed
 //! since, the edit is refused with a conflict naming what to do (reload), so nobody
@@ -17,7 +17,8 @@ use crate::accounts::{AccountId, Current};
 use crate::boards::{find_board, lock_board, lock_column, Board, Column};
 use crate::error::{Error, Result};
 use crate::events::catalog::{
-    CardArchived, CardCreated, CardDeleted, CardMoved, CardRef, CardUpdated, StatusChanged,
+    CardArchived, CardCreated, CardDeleted, CardMoved, CardRef, CardRestored, CardUpdated,
+    StatusChanged,
 };
 use crate::events::{record, FieldChange, RecordOptions};
 use crate::queue::now_micros;
@@ -516,6 +517,52 @@ pub async fn archive_column_cards(
     }
     tx.commit().await?;
     Ok(cards.len())
+}
+
+/// Puts an archived card back on its board, at the end of the column it was archived
+/// from. Returns the board.
+pub async fn restore_card(store: &Store, current: &Current, card_id: Uuid) -> Result<Uuid> {
+    let account = current.account_id();
+    let mut tx = store.begin_for(account).await?;
+    let (card, board) = lock_card_on_board(&mut tx, account, card_id).await?;
+    if card.archived_at.is_none() {
+        return Err(Error::Conflict(format!("{} is not archived", card.title)));
+    }
+    // A column holding archived cards cannot be deleted, so the card's column is there.
+    let column = lock_column(&mut tx, account, card.column_id).await?;
+    let position = count_active_in_column(&mut tx, account, column.id).await?;
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE cards SET archived_at = NULL, position = $1, version = version + 1, \
+         updated_at = $2 WHERE account_id = $3 AND id = $4"
+    )
+    .bind(position)
+    .bind(now_micros())
+    .bind(account)
+    .bind(card_id)
+    .execute(c)
+    .await?
+    .rows_affected());
+    let event = CardRestored {
+        card: card.as_ref(&board),
+        column: column.as_ref(),
+    };
+    current.record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(board.id)
+}
+
+/// A board's archived cards, most recently archived first.
+pub async fn archived_cards(store: &Store, current: &Current, board: Uuid) -> Result<Vec<Card>> {
+    let account = current.account_id();
+    let sql = format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE account_id = $1 AND board_id = $2 \
+         AND archived_at IS NOT NULL ORDER BY archived_at DESC, id"
+    );
+    Ok(crate::store::on_account!(store, account, |p| sqlx::query_as(&sql)
+        .bind(account)
+        .bind(board)
+        .fetch_all(p)
+        .await?))
 }
 
 /// Deletes a card for good; `card.deleted` keeps its final values. Returns the board it

@@ -119,6 +119,7 @@ registry![
     CardUpdated,
     CardMoved,
     CardArchived,
+    CardRestored,
     CardDeleted,
     StatusChanged,
     CommentAdded,

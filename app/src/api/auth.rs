@@ -24,18 +24,9 @@ impl From<chronicle::identity::User> for UserView {
     }
 }
 
-/// Percent-encodes a query value (enough for e-mail addresses and tokens).
+/// Percent-encodes a query value (`application/x-www-form-urlencoded`).
 pub fn query_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Who is signed in (`None` when nobody is).
@@ -45,9 +36,23 @@ pub async fn me() -> Result<Option<UserView>, AppError> {
     Ok(ssr::signed_in().await?.map(|s| s.user.into()))
 }
 
+/// Where to go after signing in, if `next` is a path on this site: it starts with one
+/// `/` (not `//`, which leaves the site) and holds only characters a path and query
+/// need here — anything else (a scheme, a backslash, spaces, quotes) is refused.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-._~?=&%+:@".contains(c);
+    let bytes = next.as_bytes();
+    (bytes.first() == Some(&b'/')
+        && bytes.get(1) != Some(&b'/')
+        && next.len() <= 1000
+        && next.chars().all(allowed))
+    .then_some(next)
+}
+
 /// Mails a sign-in link and code to `email`, then shows the check-your-e-mail page.
+/// `next` (a path on this site) is where signing in in this browser will lead.
 #[server(endpoint = "request_sign_in")]
-pub async fn request_sign_in(email: String) -> Result<(), AppError> {
+pub async fn request_sign_in(email: String, next: Option<String>) -> Result<(), AppError> {
     use super::ssr;
     use chronicle::identity::{sign_in, Email};
     let email = Email::parse(&email)?;
@@ -56,6 +61,8 @@ pub async fn request_sign_in(email: String) -> Result<(), AppError> {
         base_url: ssr::site()?.public_url,
     };
     sign_in::request_sign_in(&ssr::store()?, &email, &origin).await?;
+    // Remembered for this browser; an earlier attempt's target is replaced or forgotten.
+    ssr::remember_next_path(next.as_deref().and_then(safe_next))?;
     leptos_axum::redirect(&format!(
         "/sign-in/check?email={}",
         query_encode(email.as_str())
@@ -70,7 +77,8 @@ async fn start_session(user: &chronicle::identity::User) -> Result<(), AppError>
         chronicle::identity::sessions::start(&ssr::store()?, user.id, ssr::user_agent().as_deref())
             .await?;
     ssr::set_session_cookie(&session.token)?;
-    leptos_axum::redirect("/");
+    let next = ssr::take_next_path()?;
+    leptos_axum::redirect(next.as_deref().and_then(safe_next).unwrap_or("/"));
     Ok(())
 }
 
@@ -119,4 +127,33 @@ pub async fn rename_me(name: String) -> Result<UserView, AppError> {
     let me = ssr::user().await?;
     let name = UserName::parse(&name)?;
     Ok(rename_user(&ssr::store()?, me.user.id, &name).await?.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_sign_in() {
+        for ok in [
+            "/",
+            "/acme/boards/0192f0c1-8a3b-7c4d-9e5f-112233445566",
+            "/acme/activity?who=mine&types=card.moved%2Ccard.created",
+        ] {
+            assert_eq!(safe_next(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "acme/boards",
+            "/a b",
+            "/a\"onmouseover",
+            "/a;b",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad}");
+        }
+    }
 }

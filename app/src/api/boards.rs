@@ -51,6 +51,17 @@ pub struct BoardData {
     pub project: BoardSummary,
     pub board: BoardSummary,
     pub columns: Vec<ColumnView>,
+    /// The board's archived cards, most recently archived first.
+    pub archived: Vec<ArchivedCardView>,
+}
+
+/// An archived card, listed on its board so it can be found and restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedCardView {
+    pub id: Uuid,
+    pub title: String,
+    /// The column it goes back to when restored.
+    pub column: String,
 }
 
 #[server(endpoint = "projects")]
@@ -137,6 +148,20 @@ pub async fn board(account: String, board_id: Uuid) -> Result<BoardData, AppErro
         .into_iter()
         .map(|m| (m.user_id.0, m.name))
         .collect();
+    let column_names: HashMap<Uuid, String> = view
+        .columns
+        .iter()
+        .map(|(c, _)| (c.id, c.name.clone()))
+        .collect();
+    let archived = chronicle::cards::archived_cards(&store, &current, view.board.id)
+        .await?
+        .into_iter()
+        .map(|c| ArchivedCardView {
+            column: column_names.get(&c.column_id).cloned().unwrap_or_default(),
+            id: c.id,
+            title: c.title,
+        })
+        .collect();
     Ok(BoardData {
         team: TeamView::new(current.account, current.role),
         project: BoardSummary {
@@ -165,6 +190,7 @@ pub async fn board(account: String, board_id: Uuid) -> Result<BoardData, AppErro
                     .collect(),
             })
             .collect(),
+        archived,
     })
 }
 

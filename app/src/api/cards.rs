@@ -17,6 +17,8 @@ pub struct ThreadEntry {
     pub system: bool,
     /// RFC 3339.
     pub created_at: String,
+    /// The same, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +46,9 @@ pub struct CardData {
     pub me: Uuid,
     pub can_moderate: bool,
     pub thread: Vec<ThreadEntry>,
+    /// When the server read this, in milliseconds since the Unix epoch (the thread's
+    /// relative times are counted from it, the same on the server and in the browser).
+    pub rendered_ms: i64,
 }
 
 #[server(endpoint = "card")]
@@ -107,12 +112,14 @@ pub async fn card(account: String, card_id: Uuid) -> Result<CardData, AppError> 
                 author_name: m.author_name,
                 body: m.body,
                 system: m.system,
+                created_ms: (m.created_at.unix_timestamp_nanos() / 1_000_000) as i64,
                 created_at: m
                     .created_at
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default(),
             })
             .collect(),
+        rendered_ms: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
     })
 }
 
@@ -191,6 +198,14 @@ pub async fn archive_card(account: String, card_id: Uuid) -> Result<(), AppError
     // Back to the board the card was on.
     let board = chronicle::cards::archive_card(&ssr::store()?, &current, card_id).await?;
     leptos_axum::redirect(&format!("/{}/boards/{board}", current.account.slug));
+    Ok(())
+}
+
+#[server(endpoint = "restore_card")]
+pub async fn restore_card(account: String, card_id: Uuid) -> Result<(), AppError> {
+    use super::ssr;
+    let current = ssr::current(&account).await?;
+    chronicle::cards::restore_card(&ssr::store()?, &current, card_id).await?;
     Ok(())
 }
 

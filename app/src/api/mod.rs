@@ -21,6 +21,7 @@ pub(crate) mod ssr {
     use axum::extract::ConnectInfo;
     use chronicle::accounts::Current;
     use chronicle::identity::sessions::{self, SignedIn, COOKIE_NAME};
+    use chronicle::identity::sign_in;
     use chronicle::Store;
     use http::header::{COOKIE, SET_COOKIE, USER_AGENT};
     use http::HeaderValue;
@@ -161,6 +162,40 @@ pub(crate) mod ssr {
             "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
             sessions::SESSION_LIFETIME.as_secs()
         ))
+    }
+
+    const NEXT_COOKIE: &str = "chronicle_next";
+
+    fn next_cookie(value: &str, max_age: u64) -> Result<(), AppError> {
+        let secure = if site()?.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
+        set_cookie(format!(
+            "{NEXT_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        ))
+    }
+
+    /// Remembers, for as long as a sign-in link lasts, where this browser was going
+    /// (checked by the caller with `auth::safe_next`, whose characters need no quoting),
+    /// or forgets an earlier target when there is none.
+    pub fn remember_next_path(next: Option<&str>) -> Result<(), AppError> {
+        match next {
+            Some(next) => next_cookie(next, sign_in::LINK_LIFETIME.as_secs()),
+            None if cookie(&parts()?.headers, NEXT_COOKIE).is_some() => next_cookie("", 0),
+            None => Ok(()),
+        }
+    }
+
+    /// Where this browser was going when it asked to sign in, if anywhere; forgotten as
+    /// it is read.
+    pub fn take_next_path() -> Result<Option<String>, AppError> {
+        let next = cookie(&parts()?.headers, NEXT_COOKIE);
+        if next.is_some() {
+            next_cookie("", 0)?;
+        }
+        Ok(next)
     }
 
     pub fn clear_session_cookie() -> Result<(), AppError> {

@@ -53,6 +53,7 @@ pub fn group_summary(group: &[ActivityView]) -> String {
         "card.created" => ("added", "cards"),
         "card.updated" => ("edited", "cards"),
         "card.archived" => ("archived", "cards"),
+        "card.restored" => ("restored", "cards"),
         "card.deleted" => ("deleted", "cards"),
         "card.status_changed" => ("changed the status of", "cards"),
         "comment.added" => ("added", "comments"),

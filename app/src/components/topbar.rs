@@ -8,12 +8,36 @@ use leptos_router::hooks::use_location;
 use crate::api::accounts::my_teams;
 use crate::api::auth::{me, SignOut};
 
+/// Counts changes to the signed-in person or their teams made without navigating (a new
+/// name, say): the bar reloads on each, as it does on every navigation.
+#[derive(Clone, Copy)]
+pub struct WhoChanged(RwSignal<u32>);
+
+impl WhoChanged {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self(RwSignal::new(0))
+    }
+
+    /// Tells the bar.
+    pub fn bump(self) {
+        self.0.update(|n| *n += 1);
+    }
+}
+
 #[component]
 pub fn TopBar() -> impl IntoView {
     let location = use_location();
     let sign_out = ServerAction::<SignOut>::new();
+    let changed = use_context::<WhoChanged>().unwrap_or_else(WhoChanged::new);
     let who = Resource::new(
-        move || (location.pathname.get(), sign_out.version().get()),
+        move || {
+            (
+                location.pathname.get(),
+                sign_out.version().get(),
+                changed.0.get(),
+            )
+        },
         |_| async move {
             let user = me().await.ok().flatten();
             let teams = if user.is_some() {

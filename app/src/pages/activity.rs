@@ -29,7 +29,7 @@ const TYPES: [(&str, &str); 8] = [
         "Members",
     ),
     (
-        "project.created,project.archived,board.created",
+        "project.created,project.updated,project.archived,board.created,board.updated",
         "Projects and boards",
     ),
 ];

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use super::team::account_param;
 use crate::api::activity::FeedScopeView;
 use crate::api::boards::{
-    board, AddColumn, ArchiveColumnCards, BoardData, CardView, ColumnView, DeleteColumn,
-    MoveColumn, RenameBoard, RenameColumn,
+    board, AddColumn, ArchiveColumnCards, ArchivedCardView, BoardData, CardView, ColumnView,
+    DeleteColumn, MoveColumn, RenameBoard, RenameColumn,
 };
 use crate::api::cards::{CreateCard, MoveCard};
-use crate::components::{ActivityFeed, ErrorMessage};
+use crate::components::{ActivityFeed, ErrorMessage, LastError};
 
 /// A card being pressed or dragged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,23 +114,18 @@ pub fn BoardPage() -> impl IntoView {
         delete_column,
         archive_all,
         rename_board,
+        refocus: RwSignal::new(None),
     };
-    let error = move || {
-        [
-            move_card.value().get().and_then(|r| r.err()),
-            create_card.value().get().and_then(|r| r.err()),
-            add_column.value().get().and_then(|r| r.err()),
-            rename_column.value().get().and_then(|r| r.err()),
-            move_column.value().get().and_then(|r| r.err()),
-            delete_column.value().get().and_then(|r| r.err()),
-            archive_all.value().get().and_then(|r| r.err()),
-            rename_board.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|e| e.to_string())
-    };
+    let last_error = LastError::new()
+        .watch(move_card)
+        .watch(create_card)
+        .watch(add_column)
+        .watch(rename_column)
+        .watch(move_column)
+        .watch(delete_column)
+        .watch(archive_all)
+        .watch(rename_board);
+    let error = move || last_error.get();
     let feed = move || {
         board_id().map(|id| {
             view! { <ActivityFeed account=account() scope=FeedScopeView::Board(id) on_item=on_item /> }
@@ -175,6 +170,9 @@ fn editing_on_board() -> bool {
     false
 }
 
+/// What the board page's forms and menus need. `refocus` names (by its `data-focus`)
+/// the control a keyboard action started from: the board re-renders after each action,
+/// and the control gets the focus back instead of leaving it on the page's body.
 #[derive(Clone, Copy)]
 struct Actions {
     move_card: ServerAction<MoveCard>,
@@ -185,6 +183,35 @@ struct Actions {
     delete_column: ServerAction<DeleteColumn>,
     archive_all: ServerAction<ArchiveColumnCards>,
     rename_board: ServerAction<RenameBoard>,
+    refocus: RwSignal<Option<String>>,
+}
+
+/// Gives the focus back to the control named `key` (its `data-focus`) if the focus was
+/// lost — on the page's body after a re-render, or on another board control whose
+/// element the re-render reused — and never takes it from outside the board.
+fn restore_focus(key: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let doc = document();
+        let lost = doc.active_element().is_none_or(|el| {
+            el.tag_name() == "BODY"
+                || (el.closest(".board").ok().flatten().is_some()
+                    && el.get_attribute("data-focus").as_deref() != Some(key))
+        });
+        if lost {
+            if let Some(el) = doc
+                .query_selector(&format!("[data-focus=\"{key}\"]"))
+                .ok()
+                .flatten()
+                .and_then(|el| el.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+            {
+                let _ = el.focus();
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = key;
 }
 
 fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
@@ -193,6 +220,22 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
     // The board as shown: the server's answer, moved optimistically until the next one.
     let columns = RwSignal::new(d.columns);
     let drag = RwSignal::new(None::<Drag>);
+    // After this view mounts (the server's answer to an action) and after each optimistic
+    // change, the control the action came from gets the focus back; the server's answer
+    // ends the action.
+    let refocus = actions.refocus;
+    Effect::new(move |mounted: Option<()>| {
+        columns.track();
+        // A column re-rendered in place keeps no other column's open question.
+        crate::components::close_confirmations();
+        if let Some(key) = refocus.get_untracked() {
+            restore_focus(&key);
+            if mounted.is_none() {
+                refocus.set(None);
+            }
+        }
+    });
+    let archived = archived_view(d.archived, &d.team.slug);
 
     let dispatch_move = {
         let slug = slug.clone();
@@ -276,15 +319,46 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
                     .collect_view()
             }}
             <div class="column add-column">
-                <ActionForm action=actions.add_column attr:class="add-column-form">
+                <ActionForm
+                    action=actions.add_column
+                    attr:class="add-column-form"
+                    on:submit=move |_| refocus.set(Some("new-column".into()))
+                >
                     <input type="hidden" name="account" value=add_account />
                     <input type="hidden" name="board_id" value=board_id.to_string() />
-                    <input type="text" name="name" required maxlength="40" placeholder="New column" aria-label="New column name" />
+                    <input type="text" name="name" required maxlength="40" placeholder="New column" aria-label="New column name" data-focus="new-column" />
                     <button type="submit">"Add column"</button>
                 </ActionForm>
             </div>
         </div>
+        {archived}
     }
+}
+
+/// The board's archived cards, each a link to its page (where it can be restored).
+fn archived_view(cards: Vec<ArchivedCardView>, slug: &str) -> Option<impl IntoView> {
+    if cards.is_empty() {
+        return None;
+    }
+    let count = cards.len();
+    let items = cards
+        .into_iter()
+        .map(|c| {
+            let href = format!("/{slug}/cards/{}", c.id);
+            view! {
+                <li>
+                    <a href=href>{c.title}</a>
+                    <span class="muted">" · from " {c.column}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    Some(view! {
+        <details class="archived-cards" data-testid="archived-cards">
+            <summary>"Archived cards (" {count} ")"</summary>
+            <ul>{items}</ul>
+        </details>
+    })
 }
 
 /// The column and position under the pointer, for dropping `card`.
@@ -345,10 +419,21 @@ fn column_view(
 ) -> impl IntoView {
     let col_id = col.id;
     let empty = col.cards.is_empty();
+    let refocus = actions.refocus;
     let cards = col
         .cards
         .iter()
-        .map(|c| card_view(c.clone(), col_id, names, slug, drag, dispatch_move.clone()))
+        .map(|c| {
+            card_view(
+                c.clone(),
+                col_id,
+                names,
+                slug,
+                drag,
+                refocus,
+                dispatch_move.clone(),
+            )
+        })
         .collect_view();
     let field = |s: &str| s.to_owned();
     let (a1, a2, a3, a4, a5, a6) = (
@@ -370,6 +455,13 @@ fn column_view(
     );
     let name = col.name.clone();
     let (label, key) = (format!("New card in {}", col.name), col.name.clone());
+    let (menu_label, name_label) = (
+        format!("Actions for {}", col.name),
+        format!("Name of {}", col.name),
+    );
+    let new_card_key = format!("new-card:{col_id}");
+    let submit_key = new_card_key.clone();
+    let cards_count = col.cards.len();
     let left = (index > 0).then(|| {
         let pos = (index - 1).to_string();
         view! {
@@ -403,11 +495,24 @@ fn column_view(
         .into_any()
     } else {
         view! {
-            <ActionForm action=actions.archive_all attr:class="inline">
-                <input type="hidden" name="account" value=a6 />
-                <input type="hidden" name="column_id" value=i6 />
-                <button type="submit">"Archive all cards"</button>
-            </ActionForm>
+            // Many cards at once: it asks first.
+            <details class="confirm">
+                <summary>"Archive all cards…"</summary>
+                <p>
+                    {format!(
+                        "Archive the {cards_count} card{} in {}? They stay listed under the board's archived cards, where each can be restored.",
+                        if cards_count == 1 { "" } else { "s" },
+                        col.name,
+                    )}
+                </p>
+                <ActionForm action=actions.archive_all attr:class="inline">
+                    <input type="hidden" name="account" value=a6 />
+                    <input type="hidden" name="column_id" value=i6 />
+                    <button type="submit">
+                        {format!("Archive {cards_count} card{}", if cards_count == 1 { "" } else { "s" })}
+                    </button>
+                </ActionForm>
+            </details>
         }
         .into_any()
     };
@@ -416,11 +521,11 @@ fn column_view(
             <header class="column-head">
                 <h2>{name}</h2>
                 <details class="column-menu">
-                    <summary aria-label="Column actions">"⋯"</summary>
+                    <summary aria-label=menu_label>"⋯"</summary>
                     <ActionForm action=actions.rename_column attr:class="inline">
                         <input type="hidden" name="account" value=a2 />
                         <input type="hidden" name="column_id" value=i2 />
-                        <input type="text" name="name" required maxlength="40" aria-label="Column name" value=col.name.clone() />
+                        <input type="text" name="name" required maxlength="40" aria-label=name_label value=col.name.clone() />
                         <button type="submit">"Rename"</button>
                     </ActionForm>
                     {left}
@@ -429,10 +534,14 @@ fn column_view(
                 </details>
             </header>
             <ol class="cards">{cards}</ol>
-            <ActionForm action=actions.create_card attr:class="add-card">
+            <ActionForm
+                action=actions.create_card
+                attr:class="add-card"
+                on:submit=move |_| refocus.set(Some(submit_key.clone()))
+            >
                 <input type="hidden" name="account" value=a1 />
                 <input type="hidden" name="column_id" value=i1 />
-                <input type="text" name="title" required maxlength="200" placeholder="Add a card" aria-label=label />
+                <input type="text" name="title" required maxlength="200" placeholder="Add a card" aria-label=label data-focus=new_card_key />
                 <button type="submit">"Add"</button>
             </ActionForm>
         </div>
@@ -445,9 +554,11 @@ fn card_view(
     names: &[(Uuid, String)],
     slug: &str,
     drag: RwSignal<Option<Drag>>,
+    refocus: RwSignal<Option<String>>,
     dispatch_move: impl Fn(Uuid, Uuid, usize) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let id = card.id;
+    let menu_key = format!("move:{id}");
     let href = format!("/{slug}/cards/{id}");
     let menu_label = format!("Move {} to", card.title);
     let options = names
@@ -484,7 +595,8 @@ fn card_view(
         let value = event_target_value(&ev);
         if let Ok(to) = Uuid::parse_str(&value) {
             if to != column {
-                // To the end of the chosen column.
+                // To the end of the chosen column; the menu keeps the focus.
+                refocus.set(Some(format!("move:{id}")));
                 dispatch_move(id, to, usize::MAX);
             }
         }
@@ -510,7 +622,7 @@ fn card_view(
             <span class="handle" aria-hidden="true">"⠿"</span>
             <a class="title" href=href draggable="false">{title}</a>
             <span class="meta">{meta}</span>
-            <select class="move-to" aria-label=menu_label on:change=on_choose>
+            <select class="move-to" aria-label=menu_label data-focus=menu_key on:change=on_choose>
                 {options}
             </select>
         </li>

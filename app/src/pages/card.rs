@@ -9,9 +9,9 @@ use super::team::account_param;
 use crate::api::activity::FeedScopeView;
 use crate::api::cards::{
     card, AddComment, ArchiveCard, CardData, DeleteCard, DeleteComment, EditComment, MoveCard,
-    SetCardStatus, SetSubscribed, ThreadEntry, UpdateCard,
+    RestoreCard, SetCardStatus, SetSubscribed, ThreadEntry, UpdateCard,
 };
-use crate::components::{ActivityFeed, ErrorMessage};
+use crate::components::{relative, ActivityFeed, ErrorMessage, LastError};
 
 const STATUSES: [(&str, &str); 4] = [
     ("open", "Open"),
@@ -34,6 +34,7 @@ pub fn CardPage() -> impl IntoView {
     let subscribe = ServerAction::<SetSubscribed>::new();
     let archive = ServerAction::<ArchiveCard>::new();
     let delete = ServerAction::<DeleteCard>::new();
+    let restore = ServerAction::<RestoreCard>::new();
     let data = Resource::new(
         move || {
             (
@@ -46,6 +47,7 @@ pub fn CardPage() -> impl IntoView {
                 delete_comment.version().get(),
                 edit_comment.version().get(),
                 subscribe.version().get(),
+                restore.version().get(),
             )
         },
         |(account, id, ..)| async move {
@@ -55,23 +57,18 @@ pub fn CardPage() -> impl IntoView {
             }
         },
     );
-    let error = move || {
-        [
-            update.value().get().and_then(|r| r.err()),
-            status.value().get().and_then(|r| r.err()),
-            move_card.value().get().and_then(|r| r.err()),
-            comment.value().get().and_then(|r| r.err()),
-            delete_comment.value().get().and_then(|r| r.err()),
-            edit_comment.value().get().and_then(|r| r.err()),
-            subscribe.value().get().and_then(|r| r.err()),
-            archive.value().get().and_then(|r| r.err()),
-            delete.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|e| e.to_string())
-    };
+    let last_error = LastError::new()
+        .watch(update)
+        .watch(status)
+        .watch(move_card)
+        .watch(comment)
+        .watch(delete_comment)
+        .watch(edit_comment)
+        .watch(subscribe)
+        .watch(archive)
+        .watch(delete)
+        .watch(restore);
+    let error = move || last_error.get();
     let comment_box = NodeRef::<leptos::html::Textarea>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = comment.value().get() {
@@ -90,6 +87,7 @@ pub fn CardPage() -> impl IntoView {
         subscribe,
         archive,
         delete,
+        restore,
         comment_box,
     };
     view! {
@@ -134,12 +132,14 @@ struct Forms {
     subscribe: ServerAction<SetSubscribed>,
     archive: ServerAction<ArchiveCard>,
     delete: ServerAction<DeleteCard>,
+    restore: ServerAction<RestoreCard>,
     comment_box: NodeRef<leptos::html::Textarea>,
 }
 
 fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
     let [a1, a2, a3, a4, a5, a6, a7] = std::array::from_fn(|_| slug.clone());
     let [i1, i2, i3, i4, i5, i6, i7] = std::array::from_fn(|_| d.id.to_string());
+    let rendered_ms = d.rendered_ms;
     let board_href = format!("/{slug}/boards/{}", d.board.id);
     let board_name = d.board.name.clone();
     let assignees = d
@@ -175,6 +175,7 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
         .map(|m| {
             thread_entry(
                 m.clone(),
+                rendered_ms,
                 &slug,
                 d.me,
                 d.can_moderate,
@@ -195,9 +196,44 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
         ("Subscribe", "true")
     };
     let title = d.title.clone();
-    let archived = d
-        .archived
-        .then(|| view! { <p class="muted">"This card is archived."</p> });
+    let archived = d.archived.then(|| {
+        view! {
+            <p class="muted" data-testid="card-archived">
+                "This card is archived: it is off the board until it is restored."
+            </p>
+        }
+    });
+    // An archived card can be restored (or deleted); moving or archiving it again cannot.
+    let (move_form, archive_or_restore) = if d.archived {
+        let label = format!("Restore to {}", d.column.name);
+        let restore = view! {
+            <ActionForm action=f.restore attr:class="inline">
+                <input type="hidden" name="account" value=a6 />
+                <input type="hidden" name="card_id" value=i6 />
+                <button type="submit">{label}</button>
+            </ActionForm>
+        };
+        (None, restore.into_any())
+    } else {
+        let move_form = view! {
+            <ActionForm action=f.move_card attr:class="stack">
+                <input type="hidden" name="account" value=a4 />
+                <input type="hidden" name="card_id" value=i4 />
+                <input type="hidden" name="position" value=i32::MAX.to_string() />
+                <label for="card-move">"Move to"</label>
+                <select id="card-move" name="column_id">{columns}</select>
+                <button type="submit">"Move"</button>
+            </ActionForm>
+        };
+        let archive = view! {
+            <ActionForm action=f.archive attr:class="inline">
+                <input type="hidden" name="account" value=a6 />
+                <input type="hidden" name="card_id" value=i6 />
+                <button type="submit">"Archive"</button>
+            </ActionForm>
+        };
+        (Some(move_form), archive.into_any())
+    };
     view! {
         <p class="crumbs">
             <a href=board_href>{board_name}</a>
@@ -244,14 +280,7 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
                     <input type="text" name="reason" maxlength="500" placeholder="Reason (optional)" aria-label="Reason for the status change" />
                     <button type="submit">"Set status"</button>
                 </ActionForm>
-                <ActionForm action=f.move_card attr:class="stack">
-                    <input type="hidden" name="account" value=a4 />
-                    <input type="hidden" name="card_id" value=i4 />
-                    <input type="hidden" name="position" value=i32::MAX.to_string() />
-                    <label for="card-move">"Move to"</label>
-                    <select id="card-move" name="column_id">{columns}</select>
-                    <button type="submit">"Move"</button>
-                </ActionForm>
+                {move_form}
                 <h2>"Subscribers"</h2>
                 <p data-testid="subscribers">{followers}</p>
                 <ActionForm action=f.subscribe attr:class="inline">
@@ -261,16 +290,17 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
                     <button type="submit">{follow_label}</button>
                 </ActionForm>
                 <h2>"Card"</h2>
-                <ActionForm action=f.archive attr:class="inline">
-                    <input type="hidden" name="account" value=a6 />
-                    <input type="hidden" name="card_id" value=i6 />
-                    <button type="submit">"Archive"</button>
-                </ActionForm>
-                <ActionForm action=f.delete attr:class="inline">
-                    <input type="hidden" name="account" value=a7 />
-                    <input type="hidden" name="card_id" value=i7 />
-                    <button type="submit" class="danger">"Delete"</button>
-                </ActionForm>
+                {archive_or_restore}
+                // Deleting cannot be undone: it asks first.
+                <details class="confirm">
+                    <summary>"Delete…"</summary>
+                    <p>"Delete this card and its thread for good? The activity log keeps a record of it."</p>
+                    <ActionForm action=f.delete attr:class="inline">
+                        <input type="hidden" name="account" value=a7 />
+                        <input type="hidden" name="card_id" value=i7 />
+                        <button type="submit" class="danger">"Delete for good"</button>
+                    </ActionForm>
+                </details>
             </aside>
         </div>
     }
@@ -278,6 +308,7 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
 
 fn thread_entry(
     m: ThreadEntry,
+    rendered_ms: i64,
     slug: &str,
     me: Uuid,
     can_moderate: bool,
@@ -314,13 +345,14 @@ fn thread_entry(
     } else {
         "entry comment"
     };
-    let (when, stamp) = (m.created_at.clone(), m.created_at.clone());
+    let when = relative(m.created_ms, rendered_ms);
+    let (stamp, title) = (m.created_at.clone(), m.created_at.replace('T', " "));
     view! {
         <li class=class>
             <p class="who">
                 <strong>{m.author_name}</strong>
                 " · "
-                <time datetime=stamp>{when}</time>
+                <time datetime=stamp title=title>{when}</time>
             </p>
             <p class="body">{m.body}</p>
             {editable}

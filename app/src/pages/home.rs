@@ -42,6 +42,20 @@ pub fn HomePage() -> impl IntoView {
             .and_then(|r| r.err())
             .map(|e| e.to_string())
     };
+    // The top bar shows the name and the teams too.
+    let who_changed = use_context::<crate::components::WhoChanged>();
+    Effect::new(move |seen: Option<()>| {
+        let done = [
+            create.version().get(),
+            accept.version().get(),
+            rename.version().get(),
+        ];
+        if seen.is_some() && done.iter().any(|v| *v > 0) {
+            if let Some(who) = who_changed {
+                who.bump();
+            }
+        }
+    });
     let rename_error = move || {
         rename
             .value()

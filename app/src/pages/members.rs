@@ -8,7 +8,7 @@ use crate::api::members::{
     members, ChangeMemberRole, InvitationView, InviteMember, MemberView, MembersData, RemoveMember,
     RevokeInvitation,
 };
-use crate::components::ErrorMessage;
+use crate::components::{ErrorMessage, LastError};
 
 const ROLES: [&str; 3] = ["member", "admin", "owner"];
 
@@ -46,18 +46,26 @@ pub fn MembersPage() -> impl IntoView {
         |(account, ..)| members(account),
     );
     // The most recent failure of any action on this page.
-    let error = move || {
-        [
-            invite.value().get().and_then(|r| r.err()),
-            change.value().get().and_then(|r| r.err()),
-            remove.value().get().and_then(|r| r.err()),
-            revoke.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|e| e.to_string())
-    };
+    let last_error = LastError::new()
+        .watch(invite)
+        .watch(change)
+        .watch(remove)
+        .watch(revoke);
+    let error = move || last_error.get();
+    // Someone removed: no row that took their place shows the question still open.
+    Effect::new(move |seen: Option<()>| {
+        remove.version().track();
+        if seen.is_some() {
+            crate::components::close_confirmations();
+        }
+    });
+    // A refused role change: every role menu shows the role the person has again (the
+    // page re-renders in place, and a menu keeps what was picked in it).
+    Effect::new(move |_| {
+        if change.value().with(|v| matches!(v, Some(Err(_)))) {
+            reset_role_menus();
+        }
+    });
     let invite_input = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = invite.value().get() {
@@ -87,9 +95,27 @@ pub fn MembersPage() -> impl IntoView {
     }
 }
 
+fn reset_role_menus() {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        if let Ok(forms) = document().query_selector_all("form.role-form") {
+            for i in 0..forms.length() {
+                if let Some(form) = forms
+                    .item(i)
+                    .and_then(|f| f.dyn_into::<leptos::web_sys::HtmlFormElement>().ok())
+                {
+                    form.reset();
+                }
+            }
+        }
+    }
+}
+
 fn member_row(
     m: MemberView,
     slug: &str,
+    team: &str,
     manages: bool,
     change: ServerAction<ChangeMemberRole>,
     remove: ServerAction<RemoveMember>,
@@ -98,7 +124,7 @@ fn member_row(
         let (account, user_id) = (slug.to_owned(), m.user_id.to_string());
         let label = format!("Role of {}", m.name);
         view! {
-            <ActionForm action=change attr:class="inline">
+            <ActionForm action=change attr:class="inline role-form">
                 <input type="hidden" name="account" value=account />
                 <input type="hidden" name="user_id" value=user_id />
                 <select name="role" aria-label=label>
@@ -112,17 +138,34 @@ fn member_row(
         let role = m.role.clone();
         view! { <span>{role}</span> }.into_any()
     };
+    // Removing someone (or leaving) asks first.
     let action_cell = (manages || m.is_me).then(|| {
         let (account, user_id) = (slug.to_owned(), m.user_id.to_string());
-        let label = if m.is_me { "Leave team" } else { "Remove" };
+        let (open, question, confirm) = if m.is_me {
+            (
+                "Leave team…".to_owned(),
+                format!("Leave {team}? You will need a new invitation to come back."),
+                "Leave the team".to_owned(),
+            )
+        } else {
+            (
+                "Remove…".to_owned(),
+                format!("Remove {} from {team}? Their past activity stays.", m.name),
+                format!("Remove {}", m.name),
+            )
+        };
         view! {
-            <ActionForm action=remove attr:class="inline">
-                <input type="hidden" name="account" value=account />
-                <input type="hidden" name="user_id" value=user_id />
-                <button type="submit" class="danger">
-                    {label}
-                </button>
-            </ActionForm>
+            <details class="confirm">
+                <summary>{open}</summary>
+                <p>{question}</p>
+                <ActionForm action=remove attr:class="inline">
+                    <input type="hidden" name="account" value=account />
+                    <input type="hidden" name="user_id" value=user_id />
+                    <button type="submit" class="danger">
+                        {confirm}
+                    </button>
+                </ActionForm>
+            </details>
         }
     });
     let key = m.email.clone();
@@ -169,7 +212,7 @@ fn members_view(
     let rows = d
         .members
         .into_iter()
-        .map(|m| member_row(m, &slug, manages, change, remove))
+        .map(|m| member_row(m, &slug, &team_name, manages, change, remove))
         .collect_view();
     let invite_form = manages.then(|| {
         let account = slug.clone();

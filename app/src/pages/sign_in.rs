@@ -6,11 +6,13 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::auth::{RequestSignIn, SignInWithCode, SignInWithLink};
 
-/// `/sign-in`: the e-mail form (`?email=` pre-fills it, as invitation mails do).
+/// `/sign-in`: the e-mail form (`?email=` pre-fills it, as invitation mails do;
+/// `?next=` is the page to go on to once signed in, in this browser).
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
     let email = move || query.with(|q| q.get("email").unwrap_or_default());
+    let next = move || query.with(|q| q.get("next").unwrap_or_default());
     let request = ServerAction::<RequestSignIn>::new();
     let error = move || {
         request
@@ -26,6 +28,7 @@ pub fn SignInPage() -> impl IntoView {
                 "No password: we e-mail you a link and a code. New here? The same form signs you up."
             </p>
             <ActionForm action=request>
+                <input type="hidden" name="next" value=next />
                 <label for="email">"E-mail address"</label>
                 <input
                     id="email"

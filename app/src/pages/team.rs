@@ -6,7 +6,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::boards::{
     projects, ArchiveProject, CreateBoard, CreateProject, ProjectView, RenameProject,
 };
-use crate::components::ErrorMessage;
+use crate::components::{ErrorMessage, LastError};
 
 /// The `:account` segment of the URL.
 pub fn account_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
@@ -32,18 +32,12 @@ pub fn TeamPage() -> impl IntoView {
         },
         |(account, ..)| projects(account),
     );
-    let error = move || {
-        [
-            create_project.value().get().and_then(|r| r.err()),
-            create_board.value().get().and_then(|r| r.err()),
-            archive.value().get().and_then(|r| r.err()),
-            rename.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|e| e.to_string())
-    };
+    let last_error = LastError::new()
+        .watch(create_project)
+        .watch(create_board)
+        .watch(archive)
+        .watch(rename);
+    let error = move || last_error.get();
     view! {
         <section class="page team">
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

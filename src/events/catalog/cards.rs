@@ -118,6 +118,32 @@ impl DomainEvent for CardArchived {
     }
 }
 
+/// An archived card back on its board, at the end of the column it was archived from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardRestored {
+    pub card: CardRef,
+    pub column: ColumnRef,
+}
+
+impl DomainEvent for CardRestored {
+    const TYPE: &'static str = "card.restored";
+    fn subject(&self) -> Subject {
+        Subject::new(SubjectKind::Card, self.card.id)
+    }
+    fn scope(&self) -> Scope {
+        self.card.scope()
+    }
+    fn describe(&self, actor: &str) -> String {
+        format!(
+            "{actor} restored {} to {}",
+            self.card.title, self.column.name
+        )
+    }
+    fn icon(&self) -> &'static str {
+        "archive-restore"
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CardDeleted {
     pub card: CardRef,
