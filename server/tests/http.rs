@@ -380,7 +380,11 @@ async fn signing_in_leads_to_the_page_asked_for_and_never_off_the_site() {
     let res = sign_in(Some(remembered)).await;
     assert_eq!(location(&res), Some(wanted));
     assert!(session_cookie(&res).is_some());
-    assert_eq!(next_cookie(&res).as_deref(), Some(""), "forgotten once used");
+    assert_eq!(
+        next_cookie(&res).as_deref(),
+        Some(""),
+        "forgotten once used"
+    );
 
     // Off-site or odd targets are not remembered, and not followed if sent anyway.
     for bad in ["//evil.example/", "https://evil.example/", "/a\\b", "/a b"] {

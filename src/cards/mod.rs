@@ -558,11 +558,13 @@ pub async fn archived_cards(store: &Store, current: &Current, board: Uuid) -> Re
         "SELECT {CARD_COLUMNS} FROM cards WHERE account_id = $1 AND board_id = $2 \
          AND archived_at IS NOT NULL ORDER BY archived_at DESC, id"
     );
-    Ok(crate::store::on_account!(store, account, |p| sqlx::query_as(&sql)
-        .bind(account)
-        .bind(board)
-        .fetch_all(p)
-        .await?))
+    Ok(crate::store::on_account!(store, account, |p| {
+        sqlx::query_as(&sql)
+            .bind(account)
+            .bind(board)
+            .fetch_all(p)
+            .await?
+    }))
 }
 
 /// Deletes a card for good; `card.deleted` keeps its final values. Returns the board it

@@ -99,10 +99,9 @@ pub fn close_confirmations() {
     #[cfg(feature = "hydrate")]
     if let Ok(open) = document().query_selector_all("details.confirm[open]") {
         for i in 0..open.length() {
-            if let Some(el) = open
-                .item(i)
-                .and_then(|n| leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(n).ok())
-            {
+            if let Some(el) = open.item(i).and_then(|n| {
+                leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(n).ok()
+            }) {
                 let _ = el.remove_attribute("open");
             }
         }
