@@ -299,7 +299,7 @@ impl Writer {
                 biased;
                 msg = batches.recv() => match msg {
                     Ok(HubMessage::Closing) | Err(broadcast::error::RecvError::Closed) => break,
-                    Ok(msg) => self.deliver(&msg),
+                    Ok(msg) => self.deliver(&msg).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up_all(),
                 },
                 Some(sink) = joins.recv() => self.admit(sink),
@@ -313,7 +313,7 @@ impl Writer {
                         self.remove(slot);
                     }
                 }
-                _ = keep_alive.tick() => self.keep_alive(),
+                _ = keep_alive.tick() => self.keep_alive().await,
                 _ = recheck.tick() => self.recheck(),
             }
             if self.hub.is_closing() {
@@ -457,11 +457,12 @@ impl Writer {
         }
     }
 
-    fn deliver(&mut self, msg: &HubMessage) {
+    async fn deliver(&mut self, msg: &HubMessage) {
         let HubMessage::Batch(batch) = msg else {
             return;
         };
         for slot in 0..self.entries.len() {
+            take_turns().await;
             let Some(entry) = self.entries[slot].as_mut() else {
                 continue;
             };
@@ -521,8 +522,9 @@ impl Writer {
     /// A stream silent since the last look gets a comment, so proxies keep it open:
     /// silence lasts one to two keep-alive periods. A stream with a backlog that took
     /// nothing for two whole periods is closed: its client stopped reading.
-    fn keep_alive(&mut self) {
+    async fn keep_alive(&mut self) {
         for slot in 0..self.entries.len() {
+            take_turns().await;
             let Some(entry) = self.entries[slot].as_mut() else {
                 continue;
             };
@@ -595,4 +597,13 @@ impl Writer {
             }
         });
     }
+}
+
+/// A step of a pass over a writer's streams. Passes are long — a fan-out to thousands of
+/// sockets is tens of milliseconds of system calls — and run on the runtime's workers,
+/// beside the hub's next read, the database connections and page requests. Each step
+/// takes a unit of the task's cooperative budget, so a pass steps aside every hundred or
+/// so streams (about a millisecond) and never holds the others up for a whole fan-out.
+async fn take_turns() {
+    tokio::task::coop::consume_budget().await;
 }
