@@ -134,6 +134,7 @@ chronicle::engine_tests! {
                 ("description", ""), ("assignee_id", ""), ("due_date", "")]),
             ("set_card_status", vec![("account", "acme"), ("card_id", &zk), ("status", "done")]),
             ("archive_card", vec![("account", "acme"), ("card_id", &zk)]),
+            ("restore_card", vec![("account", "acme"), ("card_id", &zk)]),
             ("delete_card", vec![("account", "acme"), ("card_id", &zk)]),
             ("add_comment", vec![("account", "acme"), ("card_id", &zk), ("body", "Hello")]),
             ("edit_comment", vec![("account", "acme"), ("comment_id", &zm), ("body", "Mine")]),

@@ -170,9 +170,26 @@ fn editing_on_board() -> bool {
     false
 }
 
-/// What the board page's forms and menus need. `refocus` names (by its `data-focus`)
-/// the control a keyboard action started from: the board re-renders after each action,
-/// and the control gets the focus back instead of leaving it on the page's body.
+/// The control an action started from (its `data-focus`) and when (ms since the epoch):
+/// the board re-renders after each action — optimistically, when the live feed brings
+/// the change, and with the server's answer — and for a few seconds each re-render
+/// gives the control the focus back instead of leaving it on the page's body.
+type Refocus = RwSignal<Option<(String, f64)>>;
+
+const REFOCUS_WITHIN_MS: f64 = 5000.0;
+
+fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    return js_sys::Date::now();
+    #[cfg(not(feature = "hydrate"))]
+    0.0
+}
+
+fn refocus_later(refocus: Refocus, key: String) {
+    refocus.set(Some((key, now_ms())));
+}
+
+/// What the board page's forms and menus need.
 #[derive(Clone, Copy)]
 struct Actions {
     move_card: ServerAction<MoveCard>,
@@ -183,7 +200,7 @@ struct Actions {
     delete_column: ServerAction<DeleteColumn>,
     archive_all: ServerAction<ArchiveColumnCards>,
     rename_board: ServerAction<RenameBoard>,
-    refocus: RwSignal<Option<String>>,
+    refocus: Refocus,
 }
 
 /// Gives the focus back to the control named `key` (its `data-focus`) if the focus was
@@ -220,17 +237,17 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
     // The board as shown: the server's answer, moved optimistically until the next one.
     let columns = RwSignal::new(d.columns);
     let drag = RwSignal::new(None::<Drag>);
-    // After this view mounts (the server's answer to an action) and after each optimistic
-    // change, the control the action came from gets the focus back; the server's answer
-    // ends the action.
+    // After this view mounts and after each optimistic change, the control a recent
+    // action came from gets the focus back.
     let refocus = actions.refocus;
-    Effect::new(move |mounted: Option<()>| {
+    Effect::new(move |_| {
         columns.track();
         // A column re-rendered in place keeps no other column's open question.
         crate::components::close_confirmations();
-        if let Some(key) = refocus.get_untracked() {
-            restore_focus(&key);
-            if mounted.is_none() {
+        if let Some((key, at)) = refocus.get_untracked() {
+            if now_ms() - at <= REFOCUS_WITHIN_MS {
+                restore_focus(&key);
+            } else {
                 refocus.set(None);
             }
         }
@@ -322,7 +339,7 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
                 <ActionForm
                     action=actions.add_column
                     attr:class="add-column-form"
-                    on:submit=move |_| refocus.set(Some("new-column".into()))
+                    on:submit=move |_| refocus_later(refocus, "new-column".into())
                 >
                     <input type="hidden" name="account" value=add_account />
                     <input type="hidden" name="board_id" value=board_id.to_string() />
@@ -537,7 +554,7 @@ fn column_view(
             <ActionForm
                 action=actions.create_card
                 attr:class="add-card"
-                on:submit=move |_| refocus.set(Some(submit_key.clone()))
+                on:submit=move |_| refocus_later(refocus, submit_key.clone())
             >
                 <input type="hidden" name="account" value=a1 />
                 <input type="hidden" name="column_id" value=i1 />
@@ -554,7 +571,7 @@ fn card_view(
     names: &[(Uuid, String)],
     slug: &str,
     drag: RwSignal<Option<Drag>>,
-    refocus: RwSignal<Option<String>>,
+    refocus: Refocus,
     dispatch_move: impl Fn(Uuid, Uuid, usize) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let id = card.id;
@@ -596,7 +613,7 @@ fn card_view(
         if let Ok(to) = Uuid::parse_str(&value) {
             if to != column {
                 // To the end of the chosen column; the menu keeps the focus.
-                refocus.set(Some(format!("move:{id}")));
+                refocus_later(refocus, format!("move:{id}"));
                 dispatch_move(id, to, usize::MAX);
             }
         }
