@@ -61,8 +61,9 @@ pub async fn request_sign_in(email: String, next: Option<String>) -> Result<(), 
         base_url: ssr::site()?.public_url,
     };
     sign_in::request_sign_in(&ssr::store()?, &email, &origin).await?;
-    // Remembered for this browser; an earlier attempt's target is replaced or forgotten.
-    ssr::remember_next_path(next.as_deref().and_then(safe_next))?;
+    if let Some(next) = next.as_deref().and_then(safe_next) {
+        ssr::remember_next_path(next)?;
+    }
     leptos_axum::redirect(&format!(
         "/sign-in/check?email={}",
         query_encode(email.as_str())

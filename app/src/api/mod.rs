@@ -143,49 +143,39 @@ pub(crate) mod ssr {
             .map(str::to_owned)
     }
 
-    fn set_cookie(value: String) -> Result<(), AppError> {
-        let res = use_context::<leptos_axum::ResponseOptions>().ok_or(AppError::Internal)?;
-        let value = HeaderValue::from_str(&value).map_err(|_| AppError::Internal)?;
-        res.append_header(SET_COOKIE, value);
-        Ok(())
-    }
-
-    /// HttpOnly (no script can read it), SameSite=Lax (not sent on cross-site POSTs),
-    /// Secure behind https, for the session's lifetime.
-    pub fn set_session_cookie(token: &str) -> Result<(), AppError> {
+    /// Sets cookie `name`: HttpOnly (no script can read it), SameSite=Lax (not sent on
+    /// cross-site POSTs), Secure behind https; `max_age` 0 deletes it.
+    fn set_cookie(name: &str, value: &str, max_age: u64) -> Result<(), AppError> {
         let secure = if site()?.secure_cookies() {
             "; Secure"
         } else {
             ""
         };
-        set_cookie(format!(
-            "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            sessions::SESSION_LIFETIME.as_secs()
-        ))
+        let header =
+            format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+        let res = use_context::<leptos_axum::ResponseOptions>().ok_or(AppError::Internal)?;
+        let header = HeaderValue::from_str(&header).map_err(|_| AppError::Internal)?;
+        res.append_header(SET_COOKIE, header);
+        Ok(())
+    }
+
+    /// The session cookie, for the session's lifetime.
+    pub fn set_session_cookie(token: &str) -> Result<(), AppError> {
+        set_cookie(COOKIE_NAME, token, sessions::SESSION_LIFETIME.as_secs())
+    }
+
+    pub fn clear_session_cookie() -> Result<(), AppError> {
+        set_cookie(COOKIE_NAME, "", 0)
     }
 
     const NEXT_COOKIE: &str = "chronicle_next";
 
-    fn next_cookie(value: &str, max_age: u64) -> Result<(), AppError> {
-        let secure = if site()?.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        };
-        set_cookie(format!(
-            "{NEXT_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-        ))
-    }
-
     /// Remembers, for as long as a sign-in link lasts, where this browser was going
-    /// (checked by the caller with `auth::safe_next`, whose characters need no quoting),
-    /// or forgets an earlier target when there is none.
-    pub fn remember_next_path(next: Option<&str>) -> Result<(), AppError> {
-        match next {
-            Some(next) => next_cookie(next, sign_in::LINK_LIFETIME.as_secs()),
-            None if cookie(&parts()?.headers, NEXT_COOKIE).is_some() => next_cookie("", 0),
-            None => Ok(()),
-        }
+    /// (checked by the caller with `auth::safe_next`, whose characters need no quoting).
+    /// A request without one keeps an earlier target: the sign-in pages' own links
+    /// ("send a new code") lead to a bare `/sign-in`.
+    pub fn remember_next_path(next: &str) -> Result<(), AppError> {
+        set_cookie(NEXT_COOKIE, next, sign_in::LINK_LIFETIME.as_secs())
     }
 
     /// Where this browser was going when it asked to sign in, if anywhere; forgotten as
@@ -193,20 +183,9 @@ pub(crate) mod ssr {
     pub fn take_next_path() -> Result<Option<String>, AppError> {
         let next = cookie(&parts()?.headers, NEXT_COOKIE);
         if next.is_some() {
-            next_cookie("", 0)?;
+            set_cookie(NEXT_COOKIE, "", 0)?;
         }
         Ok(next)
-    }
-
-    pub fn clear_session_cookie() -> Result<(), AppError> {
-        let secure = if site()?.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        };
-        set_cookie(format!(
-            "{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
-        ))
     }
 
     /// Microseconds since the epoch as RFC 3339 (UTC).

@@ -204,16 +204,19 @@ struct Actions {
 }
 
 /// Gives the focus back to the control named `key` (its `data-focus`) if the focus was
-/// lost — on the page's body after a re-render, or on another board control whose
-/// element the re-render reused — and never takes it from outside the board.
-fn restore_focus(key: &str) {
+/// lost on the page's body after a re-render — or, with `reused`, right after the
+/// action's own optimistic change, if it sits on another board control whose element
+/// the re-render reused for a different card. It never takes the focus from a control
+/// the person moved to.
+fn restore_focus(key: &str, reused: bool) {
     #[cfg(feature = "hydrate")]
     {
         use leptos::wasm_bindgen::JsCast;
         let doc = document();
         let lost = doc.active_element().is_none_or(|el| {
             el.tag_name() == "BODY"
-                || (el.closest(".board").ok().flatten().is_some()
+                || (reused
+                    && el.closest(".board").ok().flatten().is_some()
                     && el.get_attribute("data-focus").as_deref() != Some(key))
         });
         if lost {
@@ -228,7 +231,7 @@ fn restore_focus(key: &str) {
         }
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = key;
+    let _ = (key, reused);
 }
 
 fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
@@ -245,8 +248,9 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
         // A column re-rendered in place keeps no other column's open question.
         crate::components::close_confirmations();
         if let Some((key, at)) = refocus.get_untracked() {
-            if now_ms() - at <= REFOCUS_WITHIN_MS {
-                restore_focus(&key);
+            let age = now_ms() - at;
+            if age <= REFOCUS_WITHIN_MS {
+                restore_focus(&key, age < 300.0);
             } else {
                 refocus.set(None);
             }
@@ -320,6 +324,9 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
             class="board"
             class:dragging=move || drag.with(|d| d.is_some_and(|d| d.active))
             data-testid="board"
+            // A press (a drag, a click elsewhere) is the person moving on: no control
+            // gets the focus back after it.
+            on:pointerdown=move |_| refocus.set(None)
             on:pointermove=on_move
             on:pointerup=on_up
             on:pointercancel=on_cancel

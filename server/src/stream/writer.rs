@@ -462,13 +462,16 @@ impl Writer {
             return;
         };
         for slot in 0..self.entries.len() {
-            take_turns().await;
             let Some(entry) = self.entries[slot].as_mut() else {
                 continue;
             };
             if entry.sink.position.account != batch.account {
                 continue;
             }
+            take_turns().await;
+            let Some(entry) = self.entries[slot].as_mut() else {
+                continue;
+            };
             let queued = entry.sink.out.len();
             if !entry.sink.apply(msg) {
                 self.take_for_catch_up(slot);
@@ -524,6 +527,9 @@ impl Writer {
     /// nothing for two whole periods is closed: its client stopped reading.
     async fn keep_alive(&mut self) {
         for slot in 0..self.entries.len() {
+            if self.entries[slot].is_none() {
+                continue;
+            }
             take_turns().await;
             let Some(entry) = self.entries[slot].as_mut() else {
                 continue;
