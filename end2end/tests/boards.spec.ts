@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { address, hydrated, signIn } from "./helpers";
+import { address, hydrated, newBoard, signIn } from "./helpers";
 
 test("a board: add cards, drag one to another column, move one from the keyboard menu, read the card's thread", async ({ page }) => {
   await signIn(page, address("dana"));
@@ -93,14 +93,7 @@ test("bad input on the board gets the server's message and changes nothing", asy
 });
 
 test("archive a card, find it under the board's archived cards and restore it; deleting asks first", async ({ page }) => {
-  await signIn(page, address("fay"));
-  await page.getByLabel("Team name").fill(`Archive ${Date.now()}`);
-  await page.getByRole("button", { name: "Create team" }).click();
-  await page.getByLabel("New project").fill("P");
-  await page.getByRole("button", { name: "Create project" }).click();
-  await page.getByLabel("New board in P").fill("B");
-  await page.getByRole("button", { name: "Create board" }).click();
-  await expect(page.getByTestId("board-name")).toHaveText("B");
+  await newBoard(page, address("fay"), "Archive");
   const boardUrl = page.url();
   const todo = page.locator('[data-column="To do"]');
   for (const title of ["Old idea", "Spam"]) {

@@ -35,3 +35,16 @@ export async function signIn(page: Page, email: string) {
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByTestId("me")).toBeVisible();
 }
+
+/** Signs `email` in, creates a team named `team` (plus a timestamp) with project P and
+ * board B, and leaves the page on the board. */
+export async function newBoard(page: Page, email: string, team: string) {
+  await signIn(page, email);
+  await page.getByLabel("Team name").fill(`${team} ${Date.now()}`);
+  await page.getByRole("button", { name: "Create team" }).click();
+  await page.getByLabel("New project").fill("P");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.getByLabel("New board in P").fill("B");
+  await page.getByRole("button", { name: "Create board" }).click();
+  await expect(page.getByTestId("board-name")).toHaveText("B");
+}

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { address, hydrated, newestMail, signIn } from "./helpers";
+import { address, hydrated, newBoard, newestMail, signIn } from "./helpers";
 
 test("Alice watches the board while Bob drags a card: she sees it move, live", async ({ page, browser }) => {
   const alice = address("alice");
@@ -59,14 +59,7 @@ test("Alice watches the board while Bob drags a card: she sees it move, live", a
 
 test("the team's activity page filters by who and kind", async ({ page }) => {
   const cleo = address("cleo");
-  await signIn(page, cleo);
-  await page.getByLabel("Team name").fill(`Filters ${Date.now()}`);
-  await page.getByRole("button", { name: "Create team" }).click();
-  await page.getByLabel("New project").fill("P");
-  await page.getByRole("button", { name: "Create project" }).click();
-  await page.getByLabel("New board in P").fill("B");
-  await page.getByRole("button", { name: "Create board" }).click();
-  await expect(page.getByTestId("board-name")).toHaveText("B");
+  await newBoard(page, cleo, "Filters");
   const todo = page.locator('[data-column="To do"]');
   await todo.getByLabel("New card in To do").fill("Alpha");
   await todo.getByRole("button", { name: "Add" }).click();

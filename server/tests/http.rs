@@ -339,12 +339,7 @@ async fn the_code_from_the_mail_signs_in_too() {
 
 /// The `chronicle_next` cookie a response sets (its value), if any.
 fn next_cookie(res: &reqwest::Response) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("chronicle_next="))
-        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+    support::set_cookie(res, "chronicle_next")
 }
 
 #[tokio::test]

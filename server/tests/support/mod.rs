@@ -133,13 +133,18 @@ pub async fn latest_link_token(store: &Store, email: &str) -> String {
 
 /// The session token a response sets, if it sets one.
 pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    set_cookie(res, "chronicle_session").filter(|v| !v.is_empty())
+}
+
+/// The value a response's `Set-Cookie` gives cookie `name` (empty when it deletes it).
+pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
     res.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("chronicle_session="))
+        .find_map(|c| c.strip_prefix(prefix.as_str()))
         .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 /// Where a server function sent the browser (`Location`; leptos answers a script's call
