@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { address, hydrated, newBoard, signIn } from "./helpers";
+import { address, hydrated, newBoard, signIn, threadSays } from "./helpers";
 
 test("a board: add cards, drag one to another column, move one from the keyboard menu, read the card's thread", async ({ page }) => {
   await signIn(page, address("dana"));
@@ -47,12 +47,7 @@ test("a board: add cards, drag one to another column, move one from the keyboard
   // The card's thread tells its story (posted by the card-thread inbox, asynchronously).
   await column("Doing").locator('[data-card="Fix login"] a.title').click();
   await expect(page.getByTestId("card-title")).toHaveText("Fix login");
-  await expect
-    .poll(async () => {
-      await page.reload();
-      return (await page.getByTestId("thread").textContent()) ?? "";
-    }, { timeout: 15_000 })
-    .toContain("moved Fix login from To do to Doing");
+  await threadSays(page, "moved Fix login from To do to Doing");
   // The card's own activity, beside its thread.
   await expect(page.getByTestId("feed")).toContainText("added Fix login to To do");
 
@@ -128,12 +123,7 @@ test("archive a card, find it under the board's archived cards and restore it; d
   await page.getByRole("button", { name: "Restore to To do" }).click();
   await expect(page.getByTestId("card-archived")).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Archive" })).toBeVisible();
-  await expect
-    .poll(async () => {
-      await page.reload();
-      return (await page.getByTestId("thread").textContent()) ?? "";
-    }, { timeout: 15_000 })
-    .toContain("restored Old idea to To do");
+  await threadSays(page, "restored Old idea to To do");
   await page.goto(boardUrl);
   await hydrated(page);
   await expect(todo.locator("[data-card]")).toHaveText([/Spam/, /Old idea/]);

@@ -48,3 +48,14 @@ export async function newBoard(page: Page, email: string, team: string) {
   await page.getByRole("button", { name: "Create board" }).click();
   await expect(page.getByTestId("board-name")).toHaveText("B");
 }
+
+/** Waits until the card page's thread (reloaded until it does) contains `text`: the
+ * card-thread inbox posts its notes asynchronously. */
+export async function threadSays(page: Page, text: string) {
+  await expect
+    .poll(async () => {
+      await page.reload();
+      return (await page.getByTestId("thread").textContent()) ?? "";
+    }, { timeout: 15_000 })
+    .toContain(text);
+}
