@@ -312,3 +312,106 @@ mod in_memory {
         }
     }
 }
+
+/// A commit announces the activity it recorded, so a live timeline need not read it back:
+/// exactly what a feed reads after the commit's first sequence, in-process and — on
+/// PostgreSQL — to another node through `NOTIFY`. A commit with more than
+/// `CARRIED_ITEMS` items announces only where it ends.
+mod announced {
+    use super::*;
+    use chronicle::activity::CARRIED_ITEMS;
+    use chronicle::store::Committed;
+    use std::time::Duration;
+    use tokio::sync::broadcast::Receiver;
+
+    /// The next announcement of `account`'s commit ending at `last`.
+    async fn heard(commits: &mut Receiver<Committed>, account: AccountId, last: i64) -> Committed {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match commits.recv().await {
+                    Ok(c) if c.account == account && c.last_sequence == last => return c,
+                    Ok(_) => continue,
+                    Err(e) => panic!("announcements ended: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("the commit was announced")
+    }
+
+    async fn record_in_one_commit(store: &Store, account: AccountId, events: &[&dyn chronicle::events::AnyEvent]) -> i64 {
+        let mut tx = store.begin().await.expect("begin");
+        let mut last = 0;
+        for e in events {
+            let out = chronicle::events::record::record_any(&mut tx, account, &member("Ana"), *e, RecordOptions::default())
+                .await
+                .expect("record");
+            if let chronicle::events::RecordOutcome::Recorded { sequence, .. } = out {
+                last = sequence;
+            }
+        }
+        tx.commit().await.expect("commit");
+        last
+    }
+
+    async fn read_after(store: &Store, account: AccountId, after: i64) -> Vec<activity::ActivityItem> {
+        let mut q = FeedQuery::new(FeedScope::Account);
+        q.after = Some(after);
+        q.oldest_first = true;
+        q.limit = 200;
+        activity::feed(store, account, &q).await.expect("feed")
+    }
+
+    chronicle::engine_tests! {
+        async fn a_small_commit_announces_what_the_feed_reads_back(store, db) {
+            let acme = account(&store, "Acme").await;
+            let b = Board { project: Uuid::now_v7(), board: Uuid::now_v7() };
+            let login = card_on(&b, "Fix login");
+            // A second node on the same database (PostgreSQL only: SQLite has one node).
+            let other = Store::open(&db.url).await.expect("second node");
+            let mut other_heard = other.subscribe();
+            let relay = other.relay_cluster_commits();
+            if relay.is_some() {
+                // Wait until the second node listens: commit until it hears one.
+                let mut listening = false;
+                for _ in 0..200 {
+                    let last = record_in_one_commit(&store, acme.id, &[&Housekeeping { card: login.id }]).await;
+                    if tokio::time::timeout(Duration::from_millis(50), heard(&mut other_heard, acme.id, last)).await.is_ok() {
+                        listening = true;
+                        break;
+                    }
+                }
+                assert!(listening, "the second node never heard a commit");
+            }
+            let mut here = store.subscribe();
+            let before = chronicle::activity::latest_sequence(&store, acme.id).await.expect("head");
+
+            let comment = CommentAdded { comment_id: Uuid::now_v7(), card: login.clone(), body: "On it".into() };
+            let last = record_in_one_commit(&store, acme.id, &[&card_moved(&login), &Housekeeping { card: login.id }, &comment]).await;
+            assert_eq!(last, before + 3);
+            let c = heard(&mut here, acme.id, last).await;
+            let carried = c.activity.as_deref().expect("a small commit carries its activity");
+            assert_eq!(carried.after, before);
+            let read = read_after(&store, acme.id, before).await;
+            assert_eq!(descriptions(&read), ["Ana moved Fix login from To do to Doing", "Ana commented on Fix login"]);
+            assert_eq!(carried.items, read, "carried items differ from the feed's");
+
+            if relay.is_some() {
+                let c = heard(&mut other_heard, acme.id, last).await;
+                assert_eq!(c.activity.as_deref(), Some(carried), "NOTIFY carried other items");
+            }
+
+            // Over the limit: only where the commit ends.
+            let moves: Vec<_> = (0..=CARRIED_ITEMS).map(|i| card_moved(&card_on(&b, &format!("Card {i}")))).collect();
+            let events: Vec<&dyn chronicle::events::AnyEvent> = moves.iter().map(|m| m as &dyn chronicle::events::AnyEvent).collect();
+            let big = record_in_one_commit(&store, acme.id, &events).await;
+            assert_eq!(heard(&mut here, acme.id, big).await.activity, None);
+            if relay.is_some() {
+                assert_eq!(heard(&mut other_heard, acme.id, big).await.activity, None);
+            }
+            if let Some(r) = relay {
+                r.abort();
+            }
+        }
+    }
+}

@@ -2,13 +2,14 @@
 //! card and creator, written in the recording transaction and read by the feeds.
 //! It is derived data: [`rebuild`] recreates it from the log.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::AccountId;
 use crate::error::Result;
-use crate::events::record::{EventRow, ACTIVITY_INSERT};
+use crate::events::record::{EventRow, NewEvent, ACTIVITY_INSERT};
+use crate::events::registry::AnyEvent;
 use crate::events::{decode, Scope};
 use crate::store::{on_account, on_tx, Store, Tx};
 
@@ -120,7 +121,7 @@ impl FeedQuery {
 }
 
 /// One feed item, ready to show.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityItem {
     pub sequence: i64,
     pub event_id: Uuid,
@@ -233,6 +234,37 @@ pub async fn feed(
         q.build_query_as::<FeedRow>().fetch_all(p).await?
     });
     rows.into_iter().map(item).collect()
+}
+
+/// The activity a commit recorded in one team, announced with the commit (see
+/// [`crate::store::Committed`]) so a live timeline need not read it back: every item with
+/// a sequence in (`after`, the commit's last sequence], oldest first. Only small commits
+/// carry it ([`CARRIED_ITEMS`]); a larger one is read from the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitActivity {
+    pub after: i64,
+    pub items: Vec<ActivityItem>,
+}
+
+/// The most activity items a commit announces with itself, per team.
+pub const CARRIED_ITEMS: usize = 16;
+
+/// The feed item of an event being recorded: what [`feed`] will read back for it.
+pub(crate) fn item_of(row: &NewEvent, event: &dyn AnyEvent) -> ActivityItem {
+    ActivityItem {
+        sequence: row.sequence,
+        event_id: row.id,
+        event_type: row.event_type.to_owned(),
+        actor_id: row.actor_id,
+        description: event.describe(&row.actor_name),
+        icon: event.icon().to_owned(),
+        actor_name: row.actor_name.clone(),
+        subject_kind: row.subject_kind.to_owned(),
+        subject_id: row.subject_id,
+        scope: row.scope,
+        batch_id: row.batch_id,
+        created_at: row.created_at,
+    }
 }
 
 fn item(row: FeedRow) -> Result<ActivityItem> {

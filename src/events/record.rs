@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::registry::AnyEvent;
 use super::{DomainEvent, Scope, Subject};
 use crate::accounts::{truncate_to_micros, AccountId};
+use crate::activity::{item_of, ActivityItem, CommitActivity, CARRIED_ITEMS};
 use crate::error::{Error, Result};
 use crate::store::{on_tx, Committed, Engine, Tx, TxInner};
 
@@ -193,6 +195,17 @@ pub async fn record_any(
         prev_hash: head.hash,
     };
     let hash = row.chain_hash();
+    // What a live timeline will show, kept to announce with the commit (small commits).
+    let carry = tx.carried.entry(account).or_insert_with(|| Carry {
+        after: row.sequence - 1,
+        items: Some(Vec::new()),
+    });
+    if event.user_facing() {
+        match &mut carry.items {
+            Some(items) if items.len() < CARRIED_ITEMS => items.push(item_of(&row, event)),
+            _ => carry.items = None,
+        }
+    }
     let jobs = crate::inbox::jobs_for(tx.store(), event, account, row.sequence, row.id);
     if !jobs.is_empty() {
         tx.enqueued_jobs = true;
@@ -280,8 +293,10 @@ async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
     Ok(head)
 }
 
-/// The chain heads this transaction advanced, to write back at commit.
-pub(crate) fn dirty_heads(tx: &Tx) -> Vec<HeadUpdate> {
+/// The chain heads this transaction advanced, to write back and announce at commit,
+/// each with the activity recorded for its team when there was little enough to carry.
+pub(crate) fn dirty_heads(tx: &mut Tx) -> Vec<HeadUpdate> {
+    let mut carried = std::mem::take(&mut tx.carried);
     tx.heads
         .iter()
         .filter(|(_, h)| h.dirty)
@@ -289,8 +304,21 @@ pub(crate) fn dirty_heads(tx: &Tx) -> Vec<HeadUpdate> {
             account: *a,
             sequence: h.sequence,
             hash: h.hash,
+            activity: carried.remove(a).and_then(|c| {
+                Some(Arc::new(CommitActivity {
+                    after: c.after,
+                    items: c.items?,
+                }))
+            }),
         })
         .collect()
+}
+
+/// The activity a transaction has recorded in one team so far: items in (`after`, …],
+/// or `None` once there are more than [`CARRIED_ITEMS`].
+pub(crate) struct Carry {
+    after: i64,
+    items: Option<Vec<ActivityItem>>,
 }
 
 /// A chain head to write back, and announce, at commit.
@@ -298,6 +326,7 @@ pub(crate) struct HeadUpdate {
     pub(crate) account: AccountId,
     pub(crate) sequence: i64,
     pub(crate) hash: Hash,
+    pub(crate) activity: Option<Arc<CommitActivity>>,
 }
 
 impl HeadUpdate {
@@ -305,6 +334,7 @@ impl HeadUpdate {
         Committed {
             account: self.account,
             last_sequence: self.sequence,
+            activity: self.activity.clone(),
         }
     }
 }
@@ -807,7 +837,7 @@ macro_rules! flush_statement {
             let mut calls = qb.separated(", ");
             for head in heads {
                 calls.push("pg_notify('chronicle_events', ");
-                calls.push_bind_unseparated(format!("{}:{}", head.account.0, head.sequence));
+                calls.push_bind_unseparated(crate::store::commit_notice(&head.committed()));
                 calls.push_unseparated(")");
             }
             if finale.is_some_and(|f| f.notify_jobs) {

@@ -25,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Postgres, Sqlite};
 
 use crate::accounts::AccountId;
+use crate::activity::CommitActivity;
 use crate::error::{Error, Result};
 use crate::events::record::{ChainHead, Hash, Pending};
 use crate::inbox::Inbox;
@@ -161,19 +162,49 @@ impl std::fmt::Debug for Store {
 }
 
 /// Sent on [`Store::subscribe`] after a transaction that recorded events commits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
     pub account: AccountId,
     /// The account's newest sequence number after the commit.
     pub last_sequence: i64,
+    /// The activity the commit recorded, when it was small enough to come with the
+    /// notice (in-process, or inside the `NOTIFY` payload); otherwise a listener reads
+    /// it from the database.
+    pub activity: Option<Arc<CommitActivity>>,
 }
 
-/// `"<account uuid>:<sequence>"`, as `pg_notify('chronicle_events', …)` sends it.
+/// PostgreSQL refuses a `NOTIFY` payload of 8,000 bytes or more.
+pub(crate) const NOTICE_MAX: usize = 7_999;
+
+/// The `pg_notify('chronicle_events', …)` payload: `"<account uuid>:<sequence>"`,
+/// followed by `":<CommitActivity JSON>"` when that fits in [`NOTICE_MAX`] bytes.
+pub(crate) fn commit_notice(c: &Committed) -> String {
+    let plain = format!("{}:{}", c.account.0, c.last_sequence);
+    let with_activity = c
+        .activity
+        .as_ref()
+        .and_then(|a| serde_json::to_string(a).ok())
+        .map(|json| format!("{plain}:{json}"));
+    match with_activity {
+        Some(full) if full.len() <= NOTICE_MAX => full,
+        _ => plain,
+    }
+}
+
+/// Reads a [`commit_notice`]. Activity that does not parse is left to be read.
 fn parse_commit(payload: &str) -> Option<Committed> {
-    let (account, sequence) = payload.split_once(':')?;
+    let mut parts = payload.splitn(3, ':');
+    let account = AccountId(uuid::Uuid::parse_str(parts.next()?).ok()?);
+    let last_sequence = parts.next()?.parse().ok()?;
+    let activity = parts
+        .next()
+        .and_then(|json| serde_json::from_str::<CommitActivity>(json).ok())
+        .filter(|a| a.items.iter().all(|i| i.sequence > a.after && i.sequence <= last_sequence))
+        .map(Arc::new);
     Some(Committed {
-        account: AccountId(uuid::Uuid::parse_str(account).ok()?),
-        last_sequence: sequence.parse().ok()?,
+        account,
+        last_sequence,
+        activity,
     })
 }
 
@@ -461,6 +492,7 @@ impl Store {
             store: self.clone(),
             heads: HashMap::new(),
             pending: Pending::default(),
+            carried: HashMap::new(),
             enqueued_jobs: false,
         })
     }
@@ -483,6 +515,7 @@ impl Store {
             store: self.clone(),
             heads: HashMap::new(),
             pending: Pending::default(),
+            carried: HashMap::new(),
             enqueued_jobs: false,
         })
     }
@@ -598,6 +631,7 @@ impl Store {
             .await?);
             if let Some(last_sequence) = last {
                 heads.push(Committed {
+                    activity: None,
                     account,
                     last_sequence,
                 });
@@ -677,13 +711,15 @@ pub struct Tx {
     pub(crate) store: Store,
     pub(crate) heads: HashMap<AccountId, ChainHead>,
     pub(crate) pending: Pending,
+    /// Per team, the activity recorded so far, to announce with the commit.
+    pub(crate) carried: HashMap<AccountId, crate::events::record::Carry>,
     pub(crate) enqueued_jobs: bool,
 }
 
 impl Tx {
     pub async fn commit(mut self) -> Result<()> {
         // Rows, chain heads and notifications go in one statement before COMMIT.
-        let heads = crate::events::record::dirty_heads(&self);
+        let heads = crate::events::record::dirty_heads(&mut self);
         let finale = crate::events::record::Finale {
             heads: &heads,
             // Delivered by PostgreSQL at commit, to every node's LISTENing worker.
@@ -741,5 +777,62 @@ impl Tx {
             TxInner::Sqlite(_) => Engine::Sqlite,
             TxInner::Postgres(_) => Engine::Postgres,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::ActivityItem;
+
+    fn notice_with(description: &str, items: usize) -> Committed {
+        let account = AccountId(uuid::Uuid::now_v7());
+        let item = |sequence: i64| ActivityItem {
+            sequence,
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "card.moved".into(),
+            actor_id: Some(uuid::Uuid::now_v7()),
+            actor_name: "Ana: \"the\" boss".into(),
+            description: description.into(),
+            icon: "arrow-right".into(),
+            subject_kind: "card".into(),
+            subject_id: uuid::Uuid::now_v7(),
+            scope: Default::default(),
+            batch_id: None,
+            created_at: crate::accounts::truncate_to_micros(time::OffsetDateTime::now_utc()),
+        };
+        Committed {
+            account,
+            last_sequence: 40 + items as i64,
+            activity: Some(Arc::new(CommitActivity {
+                after: 40,
+                items: (41..=40 + items as i64).map(item).collect(),
+            })),
+        }
+    }
+
+    #[test]
+    fn a_commit_notice_carries_its_activity_when_it_fits() {
+        let small = notice_with("Ana moved Fix: login from To do to Doing", 3);
+        let payload = commit_notice(&small);
+        assert!(payload.len() <= NOTICE_MAX);
+        assert_eq!(parse_commit(&payload), Some(small.clone()));
+
+        // Too long for NOTIFY: where the commit ends, and nothing else.
+        let large = notice_with(&"é".repeat(300), crate::activity::CARRIED_ITEMS);
+        let payload = commit_notice(&large);
+        assert_eq!(
+            payload,
+            format!("{}:{}", large.account.0, large.last_sequence)
+        );
+        let heard = parse_commit(&payload).expect("plain notice");
+        assert_eq!((heard.account, heard.last_sequence, heard.activity), (large.account, large.last_sequence, None));
+
+        // Activity that does not fit the commit is not believed; the notice still counts.
+        let mut wrong = small.clone();
+        wrong.last_sequence = 42;
+        let heard = parse_commit(&commit_notice(&wrong)).expect("notice");
+        assert_eq!((heard.last_sequence, heard.activity), (42, None));
+        assert_eq!(parse_commit("not-a-uuid:3"), None);
     }
 }

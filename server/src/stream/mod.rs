@@ -7,8 +7,10 @@
 //! live. Keep-alive comments after 10–20 s of silence; streams end when the server shuts
 //! down.
 //!
-//! Fan-out: one [`Hub`] per process reads each commit's new activity rows once, renders
-//! each item's JSON once, and broadcasts the batch; every stream filters batches in
+//! Fan-out: one [`Hub`] per process takes each commit's new activity once — from the
+//! commit's own announcement when it is small (`Committed::activity`, carried in-process
+//! and inside the `NOTIFY` payload), otherwise by reading the rows — renders each item's
+//! JSON once, and broadcasts the batch; every stream filters batches in
 //! memory ([`FeedQuery::matches`]). A stream subscribes to the hub *before* it replays
 //! from the database, and each batch says which sequences it covers (`from`, `to`], so a
 //! stream that sees a hole between its cursor and a batch — it lagged, or the hub did —
@@ -176,12 +178,11 @@ impl Hub {
                 _ = stop.changed() => return,
                 msg = commits.recv() => msg,
             };
-            // Coalesce whatever else is already waiting: one read per team.
-            let mut newest: HashMap<AccountId, i64> = HashMap::new();
+            // Coalesce whatever else is already waiting: at most one read per team.
+            let mut notices: HashMap<AccountId, Vec<Committed>> = HashMap::new();
             let mut note = |msg: Result<Committed, broadcast::error::RecvError>| match msg {
                 Ok(c) => {
-                    let n = newest.entry(c.account).or_insert(c.last_sequence);
-                    *n = (*n).max(c.last_sequence);
+                    notices.entry(c.account).or_default().push(c);
                     true
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -197,15 +198,25 @@ impl Hub {
             while let Ok(c) = commits.try_recv() {
                 note(Ok(c));
             }
-            for (account, last) in newest {
+            for (account, mut notices) in notices {
+                notices.sort_by_key(|c| c.last_sequence);
+                let Some(last) = notices.last().map(|c| c.last_sequence) else {
+                    continue;
+                };
                 // Nobody listening: just remember where the team is.
                 if self.batches.receiver_count() == 0 {
                     read_up_to.insert(account, last);
                     continue;
                 }
-                // Unknown position: start just below this commit; streams that need
-                // anything older see the hole and read it themselves.
-                let from = read_up_to.get(&account).copied().unwrap_or(last - 1);
+                // Unknown position: start where the first commit heard began (or just
+                // below the newest); streams that need anything older see the hole and
+                // read it themselves.
+                let from = read_up_to.get(&account).copied().unwrap_or_else(|| {
+                    notices[0]
+                        .activity
+                        .as_ref()
+                        .map_or(last - 1, |a| a.after)
+                });
                 if last <= from {
                     continue; // announced twice (in-process and through LISTEN)
                 }
@@ -222,33 +233,19 @@ impl Hub {
                         }
                     },
                 };
-                // Every item after `from`, page by page (a bulk change can exceed one).
-                let mut items: Vec<ActivityItem> = Vec::new();
-                let mut failed = false;
-                loop {
-                    let mut query = FeedQuery::new(FeedScope::Account);
-                    query.after = Some(items.last().map_or(from, |i| i.sequence));
-                    query.oldest_first = true;
-                    query.limit = PAGE;
-                    match feed(&self.store, account, &query).await {
-                        Ok(page) => {
-                            let full = page.len() as u32 == PAGE;
-                            items.extend(page);
-                            if !full {
-                                break;
-                            }
-                        }
+                // What the commits carried, when they cover (`from`, `last`] without a
+                // hole; otherwise every item after `from`, read page by page.
+                let items = match carried(from, &notices) {
+                    Some(items) => items,
+                    None => match self.read_after(account, from).await {
+                        Ok(items) => items,
                         Err(e) => {
                             tracing::warn!(error = %e, "live timeline: reading new activity failed");
-                            failed = true;
-                            break;
+                            read_up_to.remove(&account);
+                            continue;
                         }
-                    }
-                }
-                if failed {
-                    read_up_to.remove(&account);
-                    continue;
-                }
+                    },
+                };
                 let to = last.max(items.last().map_or(last, |i| i.sequence));
                 read_up_to.insert(account, to);
                 let items = items
@@ -264,6 +261,47 @@ impl Hub {
             }
         }
     }
+
+    /// Every activity item of `account` after sequence `from`, oldest first.
+    async fn read_after(
+        &self,
+        account: AccountId,
+        from: i64,
+    ) -> chronicle::Result<Vec<ActivityItem>> {
+        let mut items: Vec<ActivityItem> = Vec::new();
+        loop {
+            let mut query = FeedQuery::new(FeedScope::Account);
+            query.after = Some(items.last().map_or(from, |i| i.sequence));
+            query.oldest_first = true;
+            query.limit = PAGE;
+            let page = feed(&self.store, account, &query).await?;
+            let full = page.len() as u32 == PAGE;
+            items.extend(page);
+            if !full {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// The items of one team's commits after `from`, from what the notices carried: `None`
+/// unless every commit past `from` carried its activity and they follow on without a
+/// gap (`notices` sorted by last sequence).
+fn carried(from: i64, notices: &[Committed]) -> Option<Vec<ActivityItem>> {
+    let mut at = from;
+    let mut items = Vec::new();
+    for c in notices {
+        if c.last_sequence <= at {
+            continue; // heard twice
+        }
+        let activity = c.activity.as_ref()?;
+        if activity.after > at {
+            return None; // a commit in between was not heard, or not carried
+        }
+        items.extend(activity.items.iter().filter(|i| i.sequence > at).cloned());
+        at = c.last_sequence;
+    }
+    Some(items)
 }
 
 fn render(item: ActivityItem, slug: &str) -> Option<SharedItem> {
@@ -514,5 +552,67 @@ impl Position {
             self.cursor = item.sequence;
         }
         Ok(more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle::activity::CommitActivity;
+
+    fn item(sequence: i64) -> ActivityItem {
+        ActivityItem {
+            sequence,
+            event_id: Uuid::now_v7(),
+            event_type: "card.moved".into(),
+            actor_id: None,
+            actor_name: "Ana".into(),
+            description: format!("Ana moved card {sequence}"),
+            icon: "arrow-right".into(),
+            subject_kind: "card".into(),
+            subject_id: Uuid::now_v7(),
+            scope: Default::default(),
+            batch_id: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// A commit of (`after`, `last`] whose activity items have `sequences`; `None`: not
+    /// carried.
+    fn notice(after: i64, last: i64, sequences: Option<&[i64]>) -> Committed {
+        Committed {
+            account: AccountId(Uuid::nil()),
+            last_sequence: last,
+            activity: sequences.map(|s| {
+                Arc::new(CommitActivity {
+                    after,
+                    items: s.iter().copied().map(item).collect(),
+                })
+            }),
+        }
+    }
+
+    fn sequences(items: Option<Vec<ActivityItem>>) -> Option<Vec<i64>> {
+        items.map(|items| items.iter().map(|i| i.sequence).collect())
+    }
+
+    #[test]
+    fn the_hub_uses_carried_activity_only_when_it_covers_every_commit_since_its_position() {
+        // Two commits following on (one with a non-feed event at 12), one heard twice.
+        let run = [
+            notice(10, 12, Some(&[11])),
+            notice(10, 12, Some(&[11])),
+            notice(12, 14, Some(&[13, 14])),
+        ];
+        assert_eq!(sequences(carried(10, &run)), Some(vec![11, 13, 14]));
+        // Already past the first: only what is new.
+        assert_eq!(sequences(carried(12, &run)), Some(vec![13, 14]));
+        // A commit in between that this node did not hear: read.
+        assert_eq!(sequences(carried(9, &run)), None);
+        // One commit that came without its items (too large, or from an old node): read.
+        let mixed = [notice(10, 12, Some(&[11])), notice(12, 40, None)];
+        assert_eq!(sequences(carried(10, &mixed)), None);
+        // Nothing new at all.
+        assert_eq!(sequences(carried(14, &run)), Some(vec![]));
     }
 }
