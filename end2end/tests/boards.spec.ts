@@ -141,3 +141,27 @@ test("archive a card, find it under the board's archived cards and restore it; d
   await expect(todo.locator('[data-card="Spam"]')).toHaveCount(0);
   await expect(todo.locator('[data-card="Old idea"]')).toBeVisible();
 });
+
+test("times on a card's thread and activity keep counting while the page stays open", async ({ page }) => {
+  await newBoard(page, address("tim"), "Clock");
+  const todo = page.locator('[data-column="To do"]');
+  await todo.getByLabel("New card in To do").fill("Tick");
+  await todo.getByRole("button", { name: "Add" }).click();
+  await todo.locator('[data-card="Tick"] a.title').click();
+  await expect(page.getByTestId("card-title")).toHaveText("Tick");
+
+  // The browser's clock from here on is the test's to move.
+  await page.clock.install();
+  await page.reload();
+  await hydrated(page);
+  await page.getByLabel("Comment").fill("Hello");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  const comment = page.getByTestId("thread").locator("li.comment", { hasText: "Hello" });
+  await expect(comment.locator("time")).toHaveText("just now");
+  await expect(page.getByTestId("feed").locator("time").first()).toHaveText("just now");
+
+  // Five minutes later, without a reload or a new event.
+  await page.clock.fastForward("05:00");
+  await expect(comment.locator("time")).toHaveText(/^[56] min ago$/);
+  await expect(page.getByTestId("feed").locator("time").first()).toHaveText(/^[56] min ago$/);
+});

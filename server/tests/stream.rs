@@ -296,6 +296,36 @@ mod bulk {
     use super::*;
 
     chronicle::engine_tests! {
+        async fn small_commits_reach_streams_as_carried_and_a_large_one_is_read(store) {
+            let ana = team(&store, "Acme", "ana@example.com").await;
+            let (_, todo) = board_with_column(&store, &ana).await;
+            let token = token_for(&store, &ana).await;
+            let mut hub = None;
+            let app = support::spawn_app_with(store.clone(), |s| hub = Some(s.hub.clone())).await;
+            let hub = hub.expect("the server's hub");
+            let mut live = EventStream::connect(&format!("{}/acme/events", app.base), &token, None).await;
+            // One card per commit: each commit's announcement carries its item.
+            for title in ["One", "Two", "Three"] {
+                chronicle::cards::create_card(&store, &ana, todo, title).await.expect("card");
+                let (_, data) = live.expect(title).await;
+                assert!(data["description"].as_str().unwrap_or_default().contains(title), "{data}");
+            }
+            assert_eq!(hub.database_reads(), 0, "small commits are shared as announced");
+            // More items than a commit carries: the hub reads them.
+            let mut tx = store.begin_for(ana.account_id()).await.expect("begin");
+            let card = chronicle::testing::card_ref("Bulk");
+            for _ in 0..=chronicle::activity::CARRIED_ITEMS {
+                chronicle::events::record(&mut tx, ana.account_id(), &ana.actor(),
+                    &chronicle::testing::card_moved(&card), chronicle::events::RecordOptions::default())
+                    .await.expect("record");
+            }
+            tx.commit().await.expect("commit");
+            for _ in 0..=chronicle::activity::CARRIED_ITEMS {
+                live.expect("a moved card").await;
+            }
+            assert!(hub.database_reads() >= 1, "a large commit is read");
+        }
+
         async fn a_change_of_more_than_a_page_reaches_streams_whole(store) {
             let ana = team(&store, "Acme", "ana@example.com").await;
             let token = token_for(&store, &ana).await;

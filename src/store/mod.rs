@@ -173,8 +173,9 @@ pub struct Committed {
     pub activity: Option<Arc<CommitActivity>>,
 }
 
-/// PostgreSQL refuses a `NOTIFY` payload of 8,000 bytes or more.
-pub(crate) const NOTICE_MAX: usize = 7_999;
+/// The longest `NOTIFY` payload sent with activity: PostgreSQL refuses 8,000 bytes or
+/// more; the margin costs nothing (a larger commit's items are read instead).
+pub(crate) const NOTICE_MAX: usize = 7_500;
 
 /// The `pg_notify('chronicle_events', …)` payload: `"<account uuid>:<sequence>"`,
 /// followed by `":<CommitActivity JSON>"` when that fits in [`NOTICE_MAX`] bytes.
@@ -582,7 +583,8 @@ impl Store {
 
     /// On PostgreSQL, relays every node's commits into this process's
     /// [`Store::subscribe`] channel: `NOTIFY chronicle_events` carries `account:sequence`
-    /// from the committing node, so a live stream here sees events recorded anywhere.
+    /// from the committing node, followed by the commit's activity items when they fit
+    /// ([`commit_notice`]), so a live stream here sees events recorded anywhere.
     /// (On SQLite there is one node and commits are announced in-process.) Runs until
     /// the returned task is aborted; reconnects after a lost connection, announcing the
     /// accounts it may have missed nothing about — subscribers re-read from their cursor.

@@ -26,6 +26,27 @@ pub fn relative(then_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// The time relative times count from: when the server rendered the page, then — once
+/// hydrated — the browser's clock, read again every 30 s, so "just now" becomes "1 min
+/// ago" while the page stays open. Stops with the view that asked for it.
+pub fn clock(rendered_ms: i64) -> RwSignal<i64> {
+    let now_ms = RwSignal::new(rendered_ms);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |started: Option<()>| {
+        if started.is_none() {
+            now_ms.set(js_sys::Date::now() as i64);
+            let tick = set_interval_with_handle(
+                move || now_ms.set(js_sys::Date::now() as i64),
+                std::time::Duration::from_secs(30),
+            );
+            if let Ok(tick) = tick {
+                on_cleanup(move || tick.clear());
+            }
+        }
+    });
+    now_ms
+}
+
 /// Runs of consecutive items by the same person, of the same type, close in time.
 pub fn group(items: &[ActivityView]) -> Vec<Vec<ActivityView>> {
     let mut groups: Vec<Vec<ActivityView>> = Vec::new();
@@ -120,7 +141,7 @@ fn feed_view(
     let newest = page.items.first().map(|i| i.sequence).unwrap_or(page.head);
     let items = RwSignal::new(page.items);
     let more = RwSignal::new(page.more);
-    let now_ms = RwSignal::new(page.rendered_ms);
+    let now_ms = clock(page.rendered_ms);
     let live = RwSignal::new("connecting");
     let announcement = RwSignal::new(String::new());
     let loading_older = RwSignal::new(false);
@@ -131,14 +152,6 @@ fn feed_view(
         Effect::new(move |started: Option<()>| {
             if started.is_none() {
                 live::start(url.clone(), newest, items, live, announcement, on_item);
-                let tick = set_interval_with_handle(
-                    move || now_ms.set(js_sys::Date::now() as i64),
-                    std::time::Duration::from_secs(30),
-                );
-                now_ms.set(js_sys::Date::now() as i64);
-                if let Ok(tick) = tick {
-                    on_cleanup(move || tick.clear());
-                }
             }
         });
     }

@@ -3,7 +3,7 @@
 mod feed;
 mod topbar;
 
-pub use feed::{relative, ActivityFeed};
+pub use feed::{clock, relative, ActivityFeed};
 pub use topbar::{TopBar, WhoChanged};
 
 use leptos::prelude::*;

@@ -11,7 +11,7 @@ use crate::api::cards::{
     card, AddComment, ArchiveCard, CardData, DeleteCard, DeleteComment, EditComment, MoveCard,
     RestoreCard, SetCardStatus, SetSubscribed, ThreadEntry, UpdateCard,
 };
-use crate::components::{relative, ActivityFeed, ErrorMessage, LastError};
+use crate::components::{clock, relative, ActivityFeed, ErrorMessage, LastError};
 
 const STATUSES: [(&str, &str); 4] = [
     ("open", "Open"),
@@ -139,7 +139,7 @@ struct Forms {
 fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
     let [a1, a2, a3, a4, a5, a6, a7] = std::array::from_fn(|_| slug.clone());
     let [i1, i2, i3, i4, i5, i6, i7] = std::array::from_fn(|_| d.id.to_string());
-    let rendered_ms = d.rendered_ms;
+    let now_ms = clock(d.rendered_ms);
     let board_href = format!("/{slug}/boards/{}", d.board.id);
     let board_name = d.board.name.clone();
     let assignees = d
@@ -175,7 +175,7 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
         .map(|m| {
             thread_entry(
                 m.clone(),
-                rendered_ms,
+                now_ms,
                 &slug,
                 d.me,
                 d.can_moderate,
@@ -308,7 +308,7 @@ fn card_view(d: CardData, slug: String, f: Forms) -> impl IntoView {
 
 fn thread_entry(
     m: ThreadEntry,
-    rendered_ms: i64,
+    now_ms: RwSignal<i64>,
     slug: &str,
     me: Uuid,
     can_moderate: bool,
@@ -345,7 +345,8 @@ fn thread_entry(
     } else {
         "entry comment"
     };
-    let when = relative(m.created_ms, rendered_ms);
+    let created_ms = m.created_ms;
+    let when = move || relative(created_ms, now_ms.get());
     let (stamp, title) = (m.created_at.clone(), m.created_at.replace('T', " "));
     view! {
         <li class=class>

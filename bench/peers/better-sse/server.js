@@ -1,5 +1,6 @@
 // P3 peer: the smallest honest SSE fan-out in Node. One LISTEN connection hears
-// `NOTIFY chronicle_events` ("account:sequence", sent by Chronicle's commits); for each,
+// `NOTIFY chronicle_events` ("account:sequence", sent by Chronicle's commits, followed by
+// the commit's items when small — unused here: the peer reads the row); for each,
 // it reads the new activity rows once and broadcasts each as an `activity` event with
 // `id: <sequence>` to every connected client (better-sse channel). No auth, no scopes:
 // the floor of what a live feed has to do.

@@ -105,6 +105,9 @@ pub struct Hub {
     stop: Arc<watch::Sender<bool>>,
     /// The streams' writers, started with the first stream: one per runtime worker.
     writers: Arc<Writers>,
+    /// How many times the hub read new activity from the database (a commit too large
+    /// to carry its items, or a hole), since start.
+    reads: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -123,11 +126,18 @@ impl Hub {
             closing: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(watch::channel(false).0),
             writers: Arc::default(),
+            reads: Arc::default(),
         }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<HubMessage> {
         self.batches.subscribe()
+    }
+
+    /// How many times the hub has read new activity from the database instead of taking
+    /// what the commits carried.
+    pub fn database_reads(&self) -> usize {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// How many live streams this process holds open.
@@ -268,6 +278,7 @@ impl Hub {
         account: AccountId,
         from: i64,
     ) -> chronicle::Result<Vec<ActivityItem>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let mut items: Vec<ActivityItem> = Vec::new();
         loop {
             let mut query = FeedQuery::new(FeedScope::Account);
