@@ -339,13 +339,23 @@ mod announced {
         .expect("the commit was announced")
     }
 
-    async fn record_in_one_commit(store: &Store, account: AccountId, events: &[&dyn chronicle::events::AnyEvent]) -> i64 {
+    async fn record_in_one_commit(
+        store: &Store,
+        account: AccountId,
+        events: &[&dyn chronicle::events::AnyEvent],
+    ) -> i64 {
         let mut tx = store.begin().await.expect("begin");
         let mut last = 0;
         for e in events {
-            let out = chronicle::events::record::record_any(&mut tx, account, &member("Ana"), *e, RecordOptions::default())
-                .await
-                .expect("record");
+            let out = chronicle::events::record::record_any(
+                &mut tx,
+                account,
+                &member("Ana"),
+                *e,
+                RecordOptions::default(),
+            )
+            .await
+            .expect("record");
             if let chronicle::events::RecordOutcome::Recorded { sequence, .. } = out {
                 last = sequence;
             }
@@ -354,7 +364,11 @@ mod announced {
         last
     }
 
-    async fn read_after(store: &Store, account: AccountId, after: i64) -> Vec<activity::ActivityItem> {
+    async fn read_after(
+        store: &Store,
+        account: AccountId,
+        after: i64,
+    ) -> Vec<activity::ActivityItem> {
         let mut q = FeedQuery::new(FeedScope::Account);
         q.after = Some(after);
         q.oldest_first = true;

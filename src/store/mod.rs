@@ -200,7 +200,11 @@ fn parse_commit(payload: &str) -> Option<Committed> {
     let activity = parts
         .next()
         .and_then(|json| serde_json::from_str::<CommitActivity>(json).ok())
-        .filter(|a| a.items.iter().all(|i| i.sequence > a.after && i.sequence <= last_sequence))
+        .filter(|a| {
+            a.items
+                .iter()
+                .all(|i| i.sequence > a.after && i.sequence <= last_sequence)
+        })
         .map(Arc::new);
     Some(Committed {
         account,
@@ -828,7 +832,10 @@ mod tests {
             format!("{}:{}", large.account.0, large.last_sequence)
         );
         let heard = parse_commit(&payload).expect("plain notice");
-        assert_eq!((heard.account, heard.last_sequence, heard.activity), (large.account, large.last_sequence, None));
+        assert_eq!(
+            (heard.account, heard.last_sequence, heard.activity),
+            (large.account, large.last_sequence, None)
+        );
 
         // Activity that does not fit the commit is not believed; the notice still counts.
         let mut wrong = small.clone();

@@ -221,12 +221,10 @@ impl Hub {
                 // Unknown position: start where the first commit heard began (or just
                 // below the newest); streams that need anything older see the hole and
                 // read it themselves.
-                let from = read_up_to.get(&account).copied().unwrap_or_else(|| {
-                    notices[0]
-                        .activity
-                        .as_ref()
-                        .map_or(last - 1, |a| a.after)
-                });
+                let from = read_up_to
+                    .get(&account)
+                    .copied()
+                    .unwrap_or_else(|| notices[0].activity.as_ref().map_or(last - 1, |a| a.after));
                 if last <= from {
                     continue; // announced twice (in-process and through LISTEN)
                 }
