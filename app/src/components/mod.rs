@@ -97,12 +97,21 @@ impl LastError {
 /// question — and its button — on the row that took the place of the one acted on.
 pub fn close_confirmations() {
     #[cfg(feature = "hydrate")]
-    if let Ok(open) = document().query_selector_all("details.confirm[open]") {
-        for i in 0..open.length() {
-            if let Some(el) = open.item(i).and_then(|n| {
-                leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(n).ok()
-            }) {
-                let _ = el.remove_attribute("open");
+    each::<leptos::web_sys::Element>("details.confirm[open]", |el| {
+        let _ = el.remove_attribute("open");
+    });
+}
+
+/// Calls `f` on every element of the page that matches `selector` and is a `T`.
+#[cfg(feature = "hydrate")]
+pub fn each<T: leptos::wasm_bindgen::JsCast>(selector: &str, mut f: impl FnMut(T)) {
+    if let Ok(found) = document().query_selector_all(selector) {
+        for i in 0..found.length() {
+            if let Some(el) = found
+                .item(i)
+                .and_then(|n| leptos::wasm_bindgen::JsCast::dyn_into::<T>(n).ok())
+            {
+                f(el);
             }
         }
     }

@@ -97,19 +97,9 @@ pub fn MembersPage() -> impl IntoView {
 
 fn reset_role_menus() {
     #[cfg(feature = "hydrate")]
-    {
-        use leptos::wasm_bindgen::JsCast;
-        if let Ok(forms) = document().query_selector_all("form.role-form") {
-            for i in 0..forms.length() {
-                if let Some(form) = forms
-                    .item(i)
-                    .and_then(|f| f.dyn_into::<leptos::web_sys::HtmlFormElement>().ok())
-                {
-                    form.reset();
-                }
-            }
-        }
-    }
+    crate::components::each::<leptos::web_sys::HtmlFormElement>("form.role-form", |form| {
+        form.reset()
+    });
 }
 
 fn member_row(
