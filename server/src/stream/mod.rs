@@ -93,7 +93,8 @@ enum HubMessage {
     Closing,
 }
 
-/// Reads each commit's activity once per process and shares it with every stream.
+/// Takes each commit's activity once per process (as the commit announced it, or read
+/// from the database) and shares it with every stream.
 #[derive(Clone)]
 pub struct Hub {
     store: Store,
@@ -180,7 +181,7 @@ impl Hub {
     pub async fn run(self) {
         let mut stop = self.stop.subscribe();
         let mut commits = self.store.subscribe();
-        // Per team: the last sequence read, and its slug (for links in items).
+        // Per team: the last sequence shared, and its slug (for links in items).
         let mut read_up_to: HashMap<AccountId, i64> = HashMap::new();
         let mut slugs: HashMap<AccountId, String> = HashMap::new();
         loop {
