@@ -36,6 +36,10 @@ pub enum Error {
     #[error("the database is busy; please try again")]
     Busy,
 
+    /// Work ran past its time limit and was stopped.
+    #[error("{0}")]
+    TimedOut(String),
+
     /// The change conflicts with existing data (a taken name, a stale version).
     #[error("{0}")]
     Conflict(String),
@@ -45,10 +49,31 @@ pub enum Error {
     Config(String),
 
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
 
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for Error {
+    /// A statement PostgreSQL stopped at its time limit, a transaction it ended for
+    /// sitting idle, a lock wait it gave up or a deadlock it broke is the database
+    /// being busy — worth a retry — not a fault to report as one.
+    fn from(e: sqlx::Error) -> Self {
+        const BUSY: [&str; 4] = [
+            "57014", // query_canceled (statement_timeout)
+            "25P03", // idle_in_transaction_session_timeout
+            "55P03", // lock_not_available
+            "40P01", // deadlock_detected
+        ];
+        match &e {
+            sqlx::Error::Database(d) if d.code().is_some_and(|c| BUSY.contains(&c.as_ref())) => {
+                tracing::warn!(error = %e, "the database gave up on a statement");
+                Error::Busy
+            }
+            _ => Error::Database(e),
+        }
+    }
 }
 
 impl Error {

@@ -127,6 +127,63 @@ pub async fn allow_log_tampering(db: &TestDb) {
     execute_raw(db, sql).await.expect("lift the log's triggers");
 }
 
+/// Forges `account`'s log the way someone with write access to the database could:
+/// renames the actor of every event from `from` on to `actor_name`, recomputes each of
+/// those rows' links and hashes, and moves the chain head along, so the database agrees
+/// with itself. Only an anchor kept outside it can tell (see `events::log::Anchor`).
+pub async fn forge_tail(store: &Store, db: &TestDb, account: crate::accounts::AccountId, from: i64, actor_name: &str) {
+    allow_log_tampering(db).await;
+    let rows = crate::events::log::read(store, account, 0, 100_000).await.expect("read the log");
+    let literal = |bytes: &[u8]| {
+        let hex = crate::events::log::hex(bytes);
+        if db.url.starts_with("postgres") {
+            format!("decode('{hex}', 'hex')")
+        } else {
+            format!("X'{hex}'")
+        }
+    };
+    let mut prev: Option<Vec<u8>> = None;
+    let mut sql = String::new();
+    for stored in rows {
+        let mut row = stored.row;
+        if row.sequence < from {
+            prev = Some(stored.hash);
+            continue;
+        }
+        row.actor_name = actor_name.to_owned();
+        if let Some(p) = prev.take() {
+            row.prev_hash = p;
+        }
+        let hash = row.chain_hash();
+        sql.push_str(&format!(
+            "UPDATE events SET actor_name = '{}', prev_hash = {}, hash = {} \
+             WHERE account_id = {} AND sequence = {};\n",
+            actor_name.replace('\'', "''"),
+            literal(&row.prev_hash),
+            literal(&hash),
+            uuid_literal(db, row.account_id),
+            row.sequence
+        ));
+        sql.push_str(&format!(
+            "UPDATE event_chains SET last_hash = {} WHERE account_id = {} AND last_sequence = {};\n",
+            literal(&hash),
+            uuid_literal(db, row.account_id),
+            row.sequence
+        ));
+        prev = Some(hash);
+    }
+    execute_raw(db, &sql).await.expect("forge the tail");
+}
+
+/// A UUID as an SQL literal of the engine's column type (PostgreSQL `uuid`, SQLite blob).
+pub fn uuid_literal(db: &TestDb, id: uuid::Uuid) -> String {
+    if db.url.starts_with("postgres") {
+        format!("'{id}'::uuid")
+    } else {
+        format!("X'{}'", id.simple())
+    }
+}
+
 /// A new account named `name`, created by the system actor.
 pub async fn account(store: &Store, name: &str) -> crate::accounts::Account {
     let name = crate::accounts::AccountName::parse(name).expect("valid account name");

@@ -16,11 +16,20 @@ pub fn single_line(field: &'static str, raw: &str, max: usize) -> Result<String>
     Ok(s.to_owned())
 }
 
-/// Free text (a description, a comment): at most `max` characters; may be empty only
-/// when `required` is false.
+/// Free text (a description, a comment, a reason): at most `max` characters; may be
+/// empty only when `required` is false. Line breaks and tabs are text; other control
+/// characters are not (PostgreSQL cannot even store U+0000 in text).
 pub fn text(field: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {
     let s = raw.trim_end();
     check_length(field, s, max, required)?;
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Error::invalid(
+            field,
+            format!("the {field} cannot contain control characters other than line breaks and tabs"),
+        ));
+    }
     Ok(s.to_owned())
 }
 
@@ -62,6 +71,10 @@ mod tests {
         assert!(single_line("title", "a\u{7}b", 10).is_err());
         assert_eq!(text("body", "", 10, false).expect("ok"), "");
         assert!(text("body", "  ", 10, true).is_err());
+        assert_eq!(text("body", "a\n\tb\r\n", 10, true).expect("ok"), "a\n\tb");
+        assert!(text("body", "a\u{0}b", 10, true).is_err());
+        assert!(text("body", "a\u{1b}[31mb", 20, true).is_err());
+        assert!(single_line("title", "a\u{0}b", 10).is_err());
         assert_eq!(query_encode("ana+x@example.com"), "ana%2Bx%40example.com");
     }
 }

@@ -308,6 +308,29 @@ chronicle::engine_tests! {
         let err = cards::update_card(&store, &ana, card.id, card.version, &stranger).await.expect_err("assignee");
         assert!(matches!(err, Error::Invalid { field: "assignee", .. }), "{err:?}");
     }
+
+    async fn text_with_nul_or_other_control_characters_is_refused_and_writes_nothing(store) {
+        // PostgreSQL cannot store U+0000 in text: without the check this was a 500.
+        let (ana, board) = board(&store).await;
+        let todo = column(&store, &ana, board.id, "To do").await;
+        let err = cards::create_card(&store, &ana, todo, "Fix\u{0}login").await.expect_err("title");
+        assert!(matches!(err, Error::Invalid { field: "title", .. }), "{err:?}");
+        let card = cards::create_card(&store, &ana, todo, "Fix login").await.expect("card");
+        let at = head(&store, &ana).await;
+        let edit = CardEdit { title: "Fix login".into(), description: "steps:\n\t1. \u{0}".into(), ..CardEdit::default() };
+        let err = cards::update_card(&store, &ana, card.id, card.version, &edit).await.expect_err("description");
+        assert!(matches!(err, Error::Invalid { field: "description", .. }), "{err:?}");
+        let err = comments::add_comment(&store, &ana, card.id, "hi\u{0}").await.expect_err("comment");
+        assert!(matches!(err, Error::Invalid { field: "body", .. }), "{err:?}");
+        let err = cards::set_status(&store, &ana, card.id, "blocked", Some("waiting\u{0}")).await.expect_err("reason");
+        assert!(matches!(err, Error::Invalid { field: "reason", .. }), "{err:?}");
+        let err = projects::archive_project(&store, &ana, board.project_id, "done\u{1b}[2J").await.expect_err("reason");
+        assert!(matches!(err, Error::Invalid { field: "reason", .. }), "{err:?}");
+        assert_eq!(head(&store, &ana).await, at, "nothing recorded");
+        // Line breaks and tabs are text.
+        let edit = CardEdit { title: "Fix login".into(), description: "steps:\r\n\t1. log in".into(), ..CardEdit::default() };
+        cards::update_card(&store, &ana, card.id, card.version, &edit).await.expect("multi-line description");
+    }
 }
 
 mod concurrency {

@@ -54,6 +54,40 @@ async fn abandon_commit(
 }
 
 chronicle::engine_tests! {
+    async fn transactions_recording_for_two_teams_lock_them_in_one_order(store) {
+        let mut teams = [account(&store, "Alpha").await.id, account(&store, "Beta").await.id];
+        teams.sort_by_key(|a| a.0);
+        let [low, high] = teams;
+        // Recording for the later team first, then the earlier one, is refused: two such
+        // transactions in opposite orders would each wait for the other's lock.
+        let mut tx = store.begin().await.expect("begin");
+        record(&mut tx, high, &member("Al"), &card_moved(&card_ref("A")), RecordOptions::default()).await.expect("high");
+        let err = record(&mut tx, low, &member("Al"), &card_moved(&card_ref("B")), RecordOptions::default()).await.expect_err("out of order");
+        assert!(matches!(err, Error::Conflict(ref m) if m.contains("lock_chains")), "{err:?}");
+        drop(tx);
+        // Locked together first, any order of recording works, however many race.
+        let mut racing = Vec::new();
+        for i in 0..8 {
+            let store = store.clone();
+            let order = if i % 2 == 0 { [low, high] } else { [high, low] };
+            racing.push(tokio::spawn(async move {
+                let mut tx = store.begin().await?;
+                tx.lock_chains(&order).await?;
+                for team in order {
+                    record(&mut tx, team, &member("Al"), &card_moved(&card_ref("C")), RecordOptions::default()).await?;
+                }
+                tx.commit().await
+            }));
+        }
+        for r in racing {
+            r.await.expect("join").expect("recorded without a deadlock");
+        }
+        for team in [low, high] {
+            assert_eq!(log::count(&store, team).await.expect("count"), 1 + 8);
+            assert_eq!(log::verify(&store, team).await.expect("verify").first_broken, None);
+        }
+    }
+
     async fn events_get_gap_free_sequences_and_a_valid_chain(store) {
         let acme = account(&store, "Acme").await;
         let bob = member("Bob");

@@ -60,13 +60,13 @@ chronicle::engine_tests! {
         record(&mut tx, acme.id, &member("Ana"), &card_moved(&c), RecordOptions::default()).await.expect("record");
         tx.commit().await.expect("commit");
         // A worker runs the delivery and dies before completing the job …
-        let jobs = queue::claim(&store, "dying", 10, Duration::from_millis(50)).await.expect("claim");
+        let jobs = queue::claim(&store, "dying", &["inbox".to_owned()], 10, Duration::from_millis(50)).await.expect("claim");
         assert_eq!(jobs.len(), 1);
         let handler = chronicle::inbox::delivery_handler();
         handler.run(&store, &jobs[0]).await.expect("first delivery");
         // … so after the lease another worker runs it again.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let again = queue::claim(&store, "next", 10, Duration::from_secs(30)).await.expect("claim");
+        let again = queue::claim(&store, "next", &["inbox".to_owned()], 10, Duration::from_secs(30)).await.expect("claim");
         assert_eq!(again.len(), 1);
         handler.run(&store, &again[0]).await.expect("second delivery");
         assert_eq!(thread_bodies(&store, acme.id, c.id).await.len(), 1);

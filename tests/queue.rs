@@ -54,6 +54,7 @@ fn fast_config(id: &str) -> WorkerConfig {
         id: id.to_owned(),
         concurrency: 4,
         lease: Duration::from_secs(30),
+        heartbeats: true,
         poll_interval: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(5),
         backoff_base: Duration::from_millis(5),
@@ -65,6 +66,43 @@ async fn enqueue(store: &Store, job: NewJob) -> Option<uuid::Uuid> {
     let id = queue::enqueue(&mut tx, job).await.expect("enqueue");
     tx.commit().await.expect("commit");
     id
+}
+
+fn kinds(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Notes each start, then takes `delay` (a hung handler: a receiver that never answers).
+struct Sleeper {
+    kind: &'static str,
+    delay: Duration,
+    limit: Duration,
+    starts: AtomicUsize,
+}
+
+impl Sleeper {
+    fn new(kind: &'static str, delay: Duration, limit: Duration) -> Arc<Self> {
+        Arc::new(Sleeper { kind, delay, limit, starts: AtomicUsize::new(0) })
+    }
+    fn starts(&self) -> usize {
+        self.starts.load(Ordering::SeqCst)
+    }
+}
+
+impl JobHandler for Sleeper {
+    fn kind(&self) -> &str {
+        self.kind
+    }
+    fn run<'a>(&'a self, _store: &'a Store, _job: &'a Job) -> BoxFuture<'a, chronicle::Result<()>> {
+        Box::pin(async move {
+            self.starts.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            Ok(())
+        })
+    }
+    fn time_limit(&self) -> Duration {
+        self.limit
+    }
 }
 
 fn start(
@@ -101,18 +139,20 @@ chronicle::engine_tests! {
     async fn a_killed_workers_job_is_claimed_again_after_its_lease(store) {
         enqueue(&store, NewJob::new("test.count", json!(null))).await;
         // "Worker A" claims and dies: it never completes nor fails the job.
-        let claimed = queue::claim(&store, "A", 10, Duration::from_millis(200)).await.expect("claim");
+        let claimed = queue::claim(&store, "A", &kinds(&["test.count"]), 10, Duration::from_millis(200)).await.expect("claim");
         assert_eq!(claimed.len(), 1);
-        assert!(queue::claim(&store, "B", 10, Duration::from_secs(30)).await.expect("claim").is_empty(),
+        assert!(queue::claim(&store, "B", &kinds(&["test.count"]), 10, Duration::from_secs(30)).await.expect("claim").is_empty(),
             "leased jobs are not claimable");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let again = queue::claim(&store, "B", 10, Duration::from_secs(30)).await.expect("claim");
+        let again = queue::claim(&store, "B", &kinds(&["test.count"]), 10, Duration::from_secs(30)).await.expect("claim");
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].id, claimed[0].id);
         assert_eq!(again[0].attempts, 2);
-        // A's late completion does not delete B's job.
-        assert!(!queue::complete(&store, &claimed[0], "A").await.expect("complete"));
-        assert!(queue::complete(&store, &again[0], "B").await.expect("complete"));
+        // A's late completion, failure or heartbeat does not touch B's claim.
+        assert!(queue::extend(&store, &claimed, Duration::from_secs(60)).await.expect("extend").is_empty());
+        assert!(!queue::fail(&store, &claimed[0], "late", Duration::ZERO).await.expect("fail"));
+        assert!(!queue::complete(&store, &claimed[0]).await.expect("complete"));
+        assert!(queue::complete(&store, &again[0]).await.expect("complete"));
     }
 
     async fn a_poison_job_dies_after_max_attempts_and_can_be_retried(store) {
@@ -140,14 +180,143 @@ chronicle::engine_tests! {
         assert!(matches!(queue::retry_dead(&store, id).await, Err(chronicle::Error::NotFound(_))));
     }
 
-    async fn a_job_with_no_handler_ends_dead_instead_of_looping(store) {
-        let (stop, task) = start(Worker::new(store.clone(), fast_config("w1")));
-        enqueue(&store, NewJob { max_attempts: 2, ..NewJob::new("test.nobody", json!(null)) }).await;
-        chronicle::testing::eventually("the job is dead", async || queue::counts(&store).await.expect("counts").dead == 1).await;
-        let dead = queue::dead_jobs(&store, 1).await.expect("dead");
-        assert!(dead[0].last_error.as_deref().unwrap_or("").contains("no handler"));
+    async fn a_worker_leaves_kinds_it_has_no_handler_for_to_a_node_that_has_one(store) {
+        // An old node during a rolling deploy: it does not know the new kind.
+        let (stop, task) = start(Worker::new(store.clone(), fast_config("old-node")));
+        let id = enqueue(&store, NewJob { max_attempts: 2, ..NewJob::new("test.new-kind", json!(null)) }).await.expect("id");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let waiting = queue::claim(&store, "inspector", &kinds(&["test.new-kind"]), 10, Duration::from_millis(1)).await.expect("claim");
+        assert_eq!(waiting.len(), 1, "still ready");
+        assert_eq!((waiting[0].id, waiting[0].attempts), (id, 1), "the old node spent no attempt on it");
         stop.send(true).expect("stop");
         task.await.expect("join").expect("worker");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // A new node runs it.
+        let handler = Counting::new("test.new-kind");
+        let mut new_node = Worker::new(store.clone(), fast_config("new-node"));
+        new_node.register(handler.clone());
+        let (stop, task) = start(new_node);
+        chronicle::testing::eventually("the new node ran it", async || handler.runs() == 1).await;
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
+    }
+
+    async fn a_job_whose_process_keeps_dying_ends_dead_at_its_next_claim(store) {
+        let id = enqueue(&store, NewJob { max_attempts: 3, ..NewJob::new("test.crash", json!(null)) }).await.expect("id");
+        let kinds = kinds(&["test.crash"]);
+        // Three processes claim it and die (nothing recorded, the leases run out).
+        for attempt in 1..=3 {
+            let claimed = queue::claim(&store, &format!("doomed-{attempt}"), &kinds, 10, Duration::from_millis(20)).await.expect("claim");
+            assert_eq!(claimed.len(), 1, "attempt {attempt}");
+            assert_eq!(claimed[0].attempts, attempt);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        // The next claim does not run it a fourth time: it buries it.
+        assert!(queue::claim(&store, "next", &kinds, 10, Duration::from_secs(30)).await.expect("claim").is_empty());
+        let dead = queue::dead_jobs(&store, 10).await.expect("dead");
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].id, dead[0].attempts), (id, 3));
+        assert!(dead[0].last_error.as_deref().unwrap_or("").contains("never finished"), "{:?}", dead[0].last_error);
+        assert_eq!(queue::counts(&store).await.expect("counts").ready, 0);
+    }
+
+    async fn a_hung_handler_is_stopped_at_its_time_limit_and_ends_dead_while_others_run(store) {
+        let hung = Sleeper::new("test.hung", Duration::from_secs(86_400), Duration::from_millis(300));
+        let quick = Counting::new("test.quick");
+        let mut config = fast_config("w1");
+        config.concurrency = 2;
+        config.lease = Duration::from_millis(150);
+        let mut worker = Worker::new(store.clone(), config);
+        worker.register(hung.clone());
+        worker.register(quick.clone());
+        let (stop, task) = start(worker);
+        enqueue(&store, NewJob { max_attempts: 2, ..NewJob::new("test.hung", json!(null)) }).await;
+        for _ in 0..5 {
+            enqueue(&store, NewJob::new("test.quick", json!(null))).await;
+        }
+        chronicle::testing::eventually("the other jobs ran", async || quick.runs() == 5).await;
+        chronicle::testing::eventually("the hung job is dead", async || queue::counts(&store).await.expect("counts").dead == 1).await;
+        let dead = queue::dead_jobs(&store, 1).await.expect("dead");
+        assert_eq!(dead[0].attempts, 2);
+        assert!(dead[0].last_error.as_deref().unwrap_or("").contains("time limit"), "{:?}", dead[0].last_error);
+        // One copy per attempt: heartbeats kept the short lease from handing out more.
+        assert_eq!(hung.starts(), 2);
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
+    }
+
+    async fn heartbeats_keep_a_job_that_outlives_its_lease_to_one_copy(store) {
+        for heartbeats in [true, false] {
+            let kind = if heartbeats { "test.beating" } else { "test.silent" };
+            let slow = Sleeper::new(kind, Duration::from_millis(1200), Duration::from_secs(60));
+            let mut workers = Vec::new();
+            for node in ["a", "b"] {
+                let mut config = fast_config(node);
+                config.lease = Duration::from_millis(300);
+                config.poll_interval = Duration::from_millis(50);
+                config.heartbeats = heartbeats;
+                let mut worker = Worker::new(store.clone(), config);
+                worker.register(slow.clone());
+                workers.push(start(worker));
+            }
+            enqueue(&store, NewJob::new(kind, json!(null))).await;
+            if heartbeats {
+                chronicle::testing::eventually("the job is done", async || queue::counts(&store).await.expect("counts").ready == 0).await;
+                assert_eq!(slow.starts(), 1, "with heartbeats the lease holds while the handler runs");
+            } else {
+                // Without them the lease runs out under the running handler and another
+                // copy starts: what heartbeats are for.
+                chronicle::testing::eventually("a second copy started", async || slow.starts() >= 2).await;
+            }
+            for (stop, task) in workers {
+                stop.send(true).expect("stop");
+                task.await.expect("join").expect("worker");
+            }
+        }
+    }
+
+    async fn a_failing_recurring_job_is_retried_and_keeps_its_schedule(store) {
+        let handler = Arc::new(Counting { kind: "test.sweep", runs: AtomicUsize::new(0), fail_first: 12, delay: Duration::ZERO });
+        let mut config = fast_config("w1");
+        config.backoff_base = Duration::from_millis(1);
+        let mut worker = Worker::new(store.clone(), config);
+        // More failures in a row than any job's attempts: a recurring job never dies of them.
+        worker.recurring(handler.clone(), Duration::from_millis(40)).await.expect("schedule");
+        let (stop, task) = start(worker);
+        chronicle::testing::eventually("it recovered and ran on schedule", async || handler.runs() >= 15).await;
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
+        let c = queue::counts(&store).await.expect("counts");
+        assert_eq!((c.ready, c.dead), (1, 0), "one next run scheduled, nothing dead");
+    }
+
+    async fn a_dead_recurring_job_is_scheduled_again_at_the_next_start(store) {
+        let handler = Counting::new("test.sweep");
+        queue::schedule_recurring(&store, "test.sweep").await.expect("schedule");
+        // Its run killed its process every time it was tried, until it went dead.
+        let kinds = kinds(&["test.sweep"]);
+        for _ in 0..chronicle::queue::DEFAULT_MAX_ATTEMPTS {
+            assert_eq!(queue::claim(&store, "doomed", &kinds, 1, Duration::from_millis(1)).await.expect("claim").len(), 1);
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        assert!(queue::claim(&store, "doomed", &kinds, 1, Duration::from_millis(1)).await.expect("claim").is_empty());
+        assert_eq!(queue::counts(&store).await.expect("counts").dead, 1);
+        // The next start schedules it again, though the dead row holds its key.
+        let mut worker = Worker::new(store.clone(), fast_config("w1"));
+        worker.recurring(handler.clone(), Duration::from_secs(3600)).await.expect("schedule");
+        let (stop, task) = start(worker);
+        chronicle::testing::eventually("the sweep ran", async || handler.runs() == 1).await;
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
+        assert_eq!(queue::counts(&store).await.expect("counts").dead, 0);
+    }
+
+    async fn a_worker_whose_shutdown_sender_is_dropped_stops(store) {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(Worker::new(store.clone(), fast_config("w1")).run(stopped));
+        drop(stop);
+        let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
+        assert!(matches!(ended, Ok(Ok(Ok(())))), "the worker stops instead of spinning: {ended:?}");
     }
 
     async fn a_recurring_job_is_scheduled_once_however_many_nodes_ask(store) {
@@ -185,7 +354,7 @@ chronicle::engine_tests! {
         task.await.expect("join").expect("worker");
         assert_eq!(quick.runs(), 1, "the quick job finished during the grace period");
         // The slow one was released: claimable at once, its attempt not counted.
-        let again = queue::claim(&store, "w2", 10, Duration::from_secs(30)).await.expect("claim");
+        let again = queue::claim(&store, "w2", &kinds(&["test.slow"]), 10, Duration::from_secs(30)).await.expect("claim");
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].kind, "test.slow");
         assert_eq!(again[0].attempts, 1);

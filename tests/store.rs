@@ -112,3 +112,116 @@ async fn committed_pages_reach_the_sqlite_file_in_the_background() {
     .await;
     store.close().await;
 }
+
+/// Two stores on one PostgreSQL database stand for two nodes. Node B's `LISTEN`
+/// connection is cut, and node A commits before B listens again: that NOTIFY reaches
+/// nobody on B, so B must announce where every chain stands once it listens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_relay_catches_up_on_commits_made_while_listen_was_down() {
+    use chronicle::events::{record, RecordOptions};
+    use chronicle::testing::{account, card_moved, card_ref, member};
+    use std::time::Duration;
+
+    let (node_a, db) = chronicle::testing::postgres().await;
+    let acme = account(&node_a, "Acme").await;
+    let node_b = Store::open(&db.url).await.expect("second node");
+    let mut heard = node_b.subscribe();
+    let relay = node_b.relay_cluster_commits().expect("a relay on PostgreSQL");
+    let move_a_card = || async {
+        let mut tx = node_a.begin().await.expect("begin");
+        let moved = card_moved(&card_ref("Fix login"));
+        record(&mut tx, acme.id, &member("Ana"), &moved, RecordOptions::default()).await.expect("record");
+        tx.commit().await.expect("commit");
+    };
+    let hear = |heard: &mut tokio::sync::broadcast::Receiver<chronicle::store::Committed>, sequence: i64| {
+        let mut heard = heard.resubscribe();
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    match heard.recv().await {
+                        Ok(c) if c.account == acme.id && c.last_sequence >= sequence => return,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+            .await
+        }
+    };
+    // B listens: it hears a commit made on A (repeat until it does, LISTEN starts async).
+    let mut sequence = 1;
+    loop {
+        let listening = hear(&mut heard, sequence + 1);
+        move_a_card().await;
+        sequence += 1;
+        if tokio::time::timeout(Duration::from_millis(500), listening).await.is_ok() {
+            break;
+        }
+        assert!(sequence < 40, "node B never heard node A");
+    }
+    // Cut B's LISTEN connection and keep B from reconnecting while A commits, so the
+    // NOTIFY of that commit certainly reaches nobody on B.
+    use sqlx::Connection;
+    let admin_url = std::env::var("CHRONICLE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| chronicle::testing::DEFAULT_POSTGRES_URL.to_owned());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("admin");
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    sqlx::raw_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .execute(&mut admin)
+        .await
+        .expect("refuse new connections");
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND query LIKE 'LISTEN%chronicle_events%') t",
+    )
+    .bind(&name)
+    .fetch_one(&mut admin)
+    .await
+    .expect("cut the LISTEN connection");
+    assert_eq!(cut, 1, "one LISTEN connection cut");
+    let caught_up = hear(&mut heard, sequence + 1);
+    move_a_card().await; // on a connection A already holds
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::raw_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .await
+        .expect("allow connections again");
+    assert!(caught_up.await.is_ok(), "node B learned of the commit it missed");
+    relay.abort();
+}
+
+/// A request stuck inside its transaction (a hung handler, a client that stopped
+/// reading) holds its team's chain-head lock; PostgreSQL ends it after the idle limit,
+/// so recording for that team goes on instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stuck_transaction_does_not_hold_a_teams_chain_forever() {
+    use chronicle::events::{record, RecordOptions};
+    use chronicle::testing::{account, card_moved, card_ref, member};
+    use std::time::Duration;
+
+    let (store, db) = chronicle::testing::postgres().await;
+    let acme = account(&store, "Acme").await;
+    let impatient = Store::open(&format!(
+        "{}?options=-c%20idle_in_transaction_session_timeout%3D1000",
+        db.url
+    ))
+    .await
+    .expect("a store with a one-second idle limit");
+    let moved = card_moved(&card_ref("Fix login"));
+    let mut stuck = impatient.begin().await.expect("begin");
+    record(&mut stuck, acme.id, &member("Ana"), &moved, RecordOptions::default())
+        .await
+        .expect("record: takes the chain head's lock");
+    // `stuck` now sits idle in its transaction, holding the lock.
+    let recorded = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut tx = store.begin().await.expect("begin");
+        record(&mut tx, acme.id, &member("Bob"), &moved, RecordOptions::default()).await?;
+        tx.commit().await
+    })
+    .await
+    .expect("the second recording does not wait forever");
+    recorded.expect("and it succeeds once the stuck transaction is ended");
+    assert!(stuck.commit().await.is_err(), "the stuck transaction was ended");
+    let v = chronicle::events::log::verify(&store, acme.id).await.expect("verify");
+    assert_eq!((v.checked, v.first_broken), (2, None));
+}

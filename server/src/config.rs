@@ -12,7 +12,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/chronicle.sqlite3";
 #[command(
     name = "chronicle",
     version,
-    about = "Chronicle: an event-driven team board"
+    about = "Chronicle: an event-driven team board",
+    // `chronicle --addr …` serves; `chronicle migrate --addr …` is an error, not a
+    // setting silently dropped.
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     /// sqlite://FILE (embedded, default) or postgres://USER@HOST/DB (several nodes).
@@ -20,23 +23,35 @@ pub struct Cli {
     pub database_url: String,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
+    command: Option<Command>,
+
+    /// `serve`'s settings, for the bare `chronicle` (which is how `cargo leptos serve`
+    /// starts it): parsed from the same flags and environment as `chronicle serve`.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+impl Cli {
+    /// The command to run: the one named, or `serve` with the top-level settings.
+    pub fn command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate the database and serve the app (the default).
-    Serve {
-        /// Address to listen on; defaults to LEPTOS_SITE_ADDR, then 127.0.0.1:3000.
-        #[arg(long, env = "CHRONICLE_ADDR")]
-        addr: Option<SocketAddr>,
-        #[command(flatten)]
-        site: SiteArgs,
-    },
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Walk every account's event chain and name the first broken row (exit 1 if any).
-    Verify,
+    /// Walk every account's event chain and name the first broken row (exit 1 if any);
+    /// print each chain's head as an `anchor` line to keep outside the database.
+    Verify {
+        /// A file of `anchor TEAM SEQUENCE HASH` lines (an earlier run's output): each
+        /// chain must still have that hash at that sequence.
+        #[arg(long)]
+        anchors: Option<std::path::PathBuf>,
+    },
     /// Rebuild a projection from the event log.
     Replay {
         #[command(subcommand)]
@@ -52,6 +67,16 @@ pub enum Command {
         #[command(subcommand)]
         action: JobsAction,
     },
+}
+
+/// Everything `serve` is told, by flag or environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; defaults to LEPTOS_SITE_ADDR, then 127.0.0.1:3000.
+    #[arg(long, env = "CHRONICLE_ADDR")]
+    pub addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 /// How the site presents itself and sends mail.
@@ -140,6 +165,39 @@ pub enum JobsAction {
     Retry { id: uuid::Uuid },
 }
 
+impl SiteArgs {
+    /// The settings as the start-up log shows them: every value, secrets masked.
+    pub fn describe(&self) -> String {
+        format!(
+            "public_url={} smtp_url={} mail_from={:?} trust_proxy={} dev_mailbox={}",
+            self.public_url.as_deref().unwrap_or("(the listen address)"),
+            self.smtp_url
+                .as_deref()
+                .map_or_else(|| "(none: mail goes to the log)".to_owned(), mask_password),
+            self.mail_from,
+            self.trust_proxy,
+            self.dev_mailbox
+        )
+    }
+}
+
+/// `url` with the password of its user-info (`scheme://user:PASSWORD@host`) replaced
+/// by `***`, for logs. Anything that is not such a URL comes back unchanged.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The user-info ends at the last '@' before the path.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Leptos options from cargo-leptos's environment, with Chronicle's defaults where it
 /// is not set (e.g. when the binary runs on its own).
 pub fn leptos_options(addr: Option<SocketAddr>) -> anyhow::Result<LeptosOptions> {
@@ -151,4 +209,49 @@ pub fn leptos_options(addr: Option<SocketAddr>) -> anyhow::Result<LeptosOptions>
         options.site_addr = addr;
     }
     Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_and_nothing_else() {
+        assert_eq!(
+            mask_password("smtp://mailer:s3cr@t:x@mail.example.com:587?tls=required"),
+            "smtp://mailer:***@mail.example.com:587?tls=required"
+        );
+        assert_eq!(
+            mask_password("postgres://app:pw@127.0.0.1/db"),
+            "postgres://app:***@127.0.0.1/db"
+        );
+        assert_eq!(
+            mask_password("postgres://postgres@127.0.0.1/db"),
+            "postgres://postgres@127.0.0.1/db"
+        );
+        assert_eq!(mask_password("sqlite://data/x.sqlite3"), "sqlite://data/x.sqlite3");
+        assert_eq!(mask_password("smtp://host:25/a@b"), "smtp://host:25/a@b");
+    }
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("chronicle").chain(args.iter().copied()))
+            .map(Cli::command)
+    }
+
+    #[test]
+    fn the_bare_command_serves_with_serve_s_flags() {
+        let Ok(Command::Serve(bare)) = parse(&["--addr", "127.0.0.1:4000", "--dev-mailbox"])
+        else {
+            panic!("the bare command serves");
+        };
+        assert_eq!(bare.addr, Some("127.0.0.1:4000".parse().expect("addr")));
+        assert!(bare.site.dev_mailbox);
+        let Ok(Command::Serve(named)) = parse(&["serve", "--trust-proxy"]) else {
+            panic!("serve serves");
+        };
+        assert!(named.site.trust_proxy);
+        assert!(matches!(parse(&["migrate"]), Ok(Command::Migrate)));
+        // A serve flag given to another command is refused, not ignored.
+        assert!(parse(&["--dev-mailbox", "migrate"]).is_err());
+    }
 }

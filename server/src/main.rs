@@ -7,7 +7,9 @@ use tracing_subscriber::EnvFilter;
 use chronicle::identity::mail::MailJobs;
 use chronicle::queue::{Worker, WorkerConfig};
 use chronicle::Store;
-use chronicle_server::config::{leptos_options, BenchKind, Cli, Command, JobsAction, Projection};
+use chronicle_server::config::{
+    leptos_options, mask_password, BenchKind, Cli, Command, JobsAction, Projection, ServeArgs,
+};
 use chronicle_server::{maintenance, serve, AppState};
 
 #[tokio::main]
@@ -20,12 +22,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve {
-        addr: None,
-        site: Default::default(),
-    }) {
+    let database_url = cli.database_url.clone();
+    match cli.command() {
         Command::Migrate => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(&database_url).await?;
             store.migrate().await?;
             let status = store.status().await?;
             println!(
@@ -35,11 +35,11 @@ async fn main() -> anyhow::Result<()> {
             );
             store.close().await;
         }
-        Command::Serve { addr, site } => {
+        Command::Serve(ServeArgs { addr, site }) => {
             let leptos = leptos_options(addr)?;
             let transport =
                 chronicle_server::mail::transport(site.smtp_url.as_deref(), &site.mail_from)?;
-            let store = Store::open(&cli.database_url).await?;
+            let store = Store::open(&database_url).await?;
             let status = store.status().await?;
             let listener = TcpListener::bind(leptos.site_addr).await?;
             tracing::info!(
@@ -48,6 +48,13 @@ async fn main() -> anyhow::Result<()> {
                 listener.local_addr()?,
                 status.engine,
                 status.migration_version.unwrap_or(0)
+            );
+            // What this process was told, so an operator can see a setting was taken.
+            tracing::info!(
+                "settings: database_url={} addr={} {}",
+                mask_password(&database_url),
+                listener.local_addr()?,
+                site.describe()
             );
             // The queue worker runs beside the web server and stops with it.
             let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -81,9 +88,15 @@ async fn main() -> anyhow::Result<()> {
             served?;
             tracing::info!("stopped");
         }
-        Command::Verify => {
-            let store = Store::open(&cli.database_url).await?;
-            let intact = maintenance::verify(&store).await?;
+        Command::Verify { anchors } => {
+            let anchors = match anchors {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("cannot read the anchors file {}: {e}", path.display())
+                })?),
+                None => None,
+            };
+            let store = Store::open(&database_url).await?;
+            let intact = maintenance::verify(&store, anchors.as_deref()).await?;
             store.close().await;
             if !intact {
                 std::process::exit(1);
@@ -92,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay {
             projection: Projection::Activity { account },
         } => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = Store::open(&database_url).await?;
             maintenance::replay_activity(&store, account.as_deref()).await?;
             store.close().await;
         }
@@ -108,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let peer = peer.zip(peer_pid);
             let rounds = chronicle_server::bench_stream::run(
-                &cli.database_url,
+                &database_url,
                 &subscribers,
                 events,
                 rate,
@@ -150,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&rounds)?);
         }
         Command::Bench { which } => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = Store::open(&database_url).await?;
             match which {
                 BenchKind::Record { events, batches } => {
                     let r = chronicle::bench::record::run(&store, events, batches).await?;
@@ -189,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
         }
         Command::Jobs { action } => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = Store::open(&database_url).await?;
             match action {
                 JobsAction::Dead => maintenance::list_dead_jobs(&store).await?,
                 JobsAction::Retry { id } => {

@@ -4,13 +4,39 @@ use chronicle::events::log;
 use chronicle::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Prints each account's chain status; returns whether every chain is intact.
-pub async fn verify(store: &Store) -> anyhow::Result<bool> {
+/// Prints each account's chain status and its head as an anchor line
+/// (`anchor <team> <sequence> <hash>`); returns whether every chain is intact.
+///
+/// With `anchors` (text holding such lines, e.g. an earlier run's output kept outside
+/// the database), each listed team's chain must still have the anchored hash at the
+/// anchored sequence: this catches a tail rewritten with recomputed hashes, which the
+/// database alone cannot show.
+pub async fn verify(store: &Store, anchors: Option<&str>) -> anyhow::Result<bool> {
+    let anchors = match anchors {
+        Some(text) => parse_anchors(text)?,
+        None => Vec::new(),
+    };
     let mut intact = true;
-    for account in chronicle::accounts::list_accounts(store).await? {
-        let v = log::verify(store, account.id).await?;
+    let accounts = chronicle::accounts::list_accounts(store).await?;
+    for (slug, _) in &anchors {
+        if !accounts.iter().any(|a| &a.slug == slug) {
+            intact = false;
+            println!("{slug}: BROKEN: anchored, but no such team in the database");
+        }
+    }
+    for account in accounts {
+        let anchor = anchors.iter().find(|(slug, _)| *slug == account.slug).map(|(_, a)| a);
+        let v = log::verify_to_anchor(store, account.id, anchor).await?;
         match v.first_broken {
-            None => println!("{}: {} events, chain intact", account.slug, v.checked),
+            None => {
+                let checked = anchor.map_or(String::new(), |a| {
+                    format!(", anchor at {} matches", a.sequence)
+                });
+                println!("{}: {} events, chain intact{checked}", account.slug, v.checked);
+                if let Some(head) = v.head {
+                    println!("anchor {} {head}", account.slug);
+                }
+            }
             Some(b) => {
                 intact = false;
                 println!(
@@ -21,6 +47,29 @@ pub async fn verify(store: &Store) -> anyhow::Result<bool> {
         }
     }
     Ok(intact)
+}
+
+/// The `anchor <team> <sequence> <hash>` lines of `text`; other lines are ignored, so a
+/// whole earlier output can serve.
+fn parse_anchors(text: &str) -> anyhow::Result<Vec<(String, log::Anchor)>> {
+    let mut anchors = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some(rest) = line.trim().strip_prefix("anchor ") else {
+            continue;
+        };
+        let (slug, point) = rest
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| anyhow::anyhow!("anchor line {}: expected `anchor TEAM SEQUENCE HASH`", n + 1))?;
+        let anchor = log::Anchor::parse(point).ok_or_else(|| {
+            anyhow::anyhow!("anchor line {}: expected a sequence and a 64-digit hex hash", n + 1)
+        })?;
+        anchors.push((slug.to_owned(), anchor));
+    }
+    if anchors.is_empty() {
+        anyhow::bail!("no `anchor TEAM SEQUENCE HASH` line in the anchors file");
+    }
+    Ok(anchors)
 }
 
 /// Rebuilds the activity rows of one account (by slug) or all, with a progress bar.

@@ -49,6 +49,44 @@ async fn verify_reports_intact_chains_and_names_a_broken_row() {
 }
 
 #[tokio::test]
+async fn verify_prints_anchors_and_checks_them_later() {
+    let (store, db) = chronicle::testing::postgres().await;
+    let acme = account(&store, "Acme").await;
+    let (ok, out) = chronicle(&db.url, &["verify"]);
+    assert!(ok, "{out}");
+    let anchor_line = out
+        .lines()
+        .find(|l| l.starts_with("anchor acme 1 "))
+        .expect("an anchor line for acme")
+        .to_owned();
+    // Kept outside the database, e.g. a file written by a daily job.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("anchors.txt");
+    std::fs::write(&file, &out).expect("write anchors");
+    let anchors = file.to_str().expect("path");
+    let (ok, out) = chronicle(&db.url, &["verify", "--anchors", anchors]);
+    assert!(ok, "{out}");
+    assert!(out.contains("acme: 1 events, chain intact, anchor at 1 matches"), "{out}");
+
+    // A forger rewrites the whole chain consistently: the database agrees with itself,
+    // only the anchor tells.
+    chronicle::testing::forge_tail(&store, &db, acme.id, 1, "Mallory").await;
+    let (ok, out) = chronicle(&db.url, &["verify"]);
+    assert!(ok, "the database alone cannot tell: {out}");
+    assert!(!out.contains(&anchor_line), "the head's hash changed: {out}");
+    let (ok, out) = chronicle(&db.url, &["verify", "--anchors", anchors]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("acme: BROKEN at sequence 1"), "{out}");
+    assert!(out.contains("not the one anchored"), "{out}");
+
+    // A file without anchor lines is a clear error, not a silent pass.
+    std::fs::write(&file, "nothing here\n").expect("write");
+    let (ok, out) = chronicle(&db.url, &["verify", "--anchors", anchors]);
+    assert!(!ok);
+    assert!(out.contains("no `anchor TEAM SEQUENCE HASH` line"), "{out}");
+}
+
+#[tokio::test]
 async fn replay_rebuilds_the_activity_feed() {
     let (store, db) = chronicle::testing::postgres().await;
     let acme = account(&store, "Acme").await;
@@ -77,4 +115,76 @@ async fn an_unknown_database_url_is_a_clear_error() {
     let (ok, out) = chronicle("mysql://nowhere/x", &["migrate"]);
     assert!(!ok);
     assert!(out.contains("unsupported database URL"), "{out}");
+}
+
+/// Kills the server process when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How `scripts/run` (through `cargo leptos serve`) starts the server: no subcommand,
+/// every setting in the environment. Each one must be taken, as `serve` would take it.
+#[tokio::test]
+async fn the_bare_command_takes_serve_settings_from_the_environment() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite3").display());
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr").port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "info")
+        .env("CHRONICLE_ADDR", format!("127.0.0.1:{port}"))
+        .env("CHRONICLE_DEV_MAILBOX", "true")
+        .env("CHRONICLE_PUBLIC_URL", "https://board.example.test")
+        .env("CHRONICLE_SMTP_URL", "smtp://mailer:hunter2@127.0.0.1:1")
+        .env("CHRONICLE_MAIL_FROM", "Board <board@example.test>")
+        .env("CHRONICLE_TRUST_PROXY", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start chronicle");
+    let stdout = child.stdout.take().expect("stdout");
+    let _running = Running(child);
+    // Read the start-up log (the server logs to stdout) until its settings line, and
+    // keep draining it so the server never writes into a closed pipe.
+    let (found, settings) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            if line.contains("settings:") {
+                let _ = found.send(line);
+            }
+        }
+    });
+    let settings = settings
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a settings line in the start-up log");
+    for expected in [
+        "public_url=https://board.example.test",
+        "smtp_url=smtp://mailer:***@127.0.0.1:1",
+        "mail_from=\"Board <board@example.test>\"",
+        "trust_proxy=true",
+        "dev_mailbox=true",
+        &format!("addr=127.0.0.1:{port}"),
+    ] {
+        assert!(settings.contains(expected), "{expected} in {settings}");
+    }
+    assert!(!settings.contains("hunter2"), "the SMTP password is masked: {settings}");
+
+    // The development mailbox is really on: the README's sign-in path works.
+    let page = reqwest::get(format!("http://127.0.0.1:{port}/dev/mailbox"))
+        .await
+        .expect("GET /dev/mailbox")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("No mail yet."), "{page}");
+    assert!(!page.contains("not found"), "{page}");
 }

@@ -152,6 +152,9 @@ pub struct Verification {
     /// Events checked before the walk stopped (all of them when the chain is intact).
     pub checked: u64,
     pub first_broken: Option<BrokenLink>,
+    /// Where the chain stood when the walk began (`None` for an account without one):
+    /// keep it outside the database and check it later with [`verify_to_anchor`].
+    pub head: Option<Anchor>,
 }
 
 /// The first row at which the chain no longer holds.
@@ -162,24 +165,93 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
-/// Walks `account`'s chain from the first event, recomputing every hash. Stops at, and
-/// names, the first row whose sequence, link or content does not match.
+/// A point of a chain (its sequence and that event's hash), kept outside the database
+/// so that a later walk can prove nothing up to it changed — even a tail rewritten with
+/// recomputed hashes and a matching head, which a walk of the database alone accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anchor {
+    pub sequence: i64,
+    #[serde(serialize_with = "hex_hash")]
+    pub hash: Vec<u8>,
+}
+
+fn hex_hash<S: serde::Serializer>(hash: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&hex(hash))
+}
+
+/// Lower-case hex, as anchors are written down.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Anchor {
+    /// Reads `"<sequence> <hex hash>"`, the form [`Anchor`]'s `Display` writes.
+    pub fn parse(text: &str) -> Option<Anchor> {
+        let (sequence, hash) = text.trim().split_once(' ')?;
+        let hash = hash.trim();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes = (0..32)
+            .map(|i| u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        Some(Anchor {
+            sequence: sequence.parse().ok().filter(|s: &i64| *s >= 1)?,
+            hash: bytes,
+        })
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.sequence, hex(&self.hash))
+    }
+}
+
+/// Walks `account`'s chain from the first event to its head, recomputing every hash.
+/// Stops at, and names, the first row whose sequence, link or content does not match.
+///
+/// The head (sequence and hash) is read first and the walk ends there: events that
+/// commit while it runs are left for the next walk, never reported missing. At the end
+/// the newest event's hash must equal the head's, so a rewritten or removed newest row
+/// is caught even when its sequence still fits.
 pub async fn verify(store: &Store, account: AccountId) -> Result<Verification> {
+    verify_to_anchor(store, account, None).await
+}
+
+/// [`verify`], also checking that the event at `anchor.sequence` still has the hash
+/// written down then.
+pub async fn verify_to_anchor(
+    store: &Store,
+    account: AccountId,
+    anchor: Option<&Anchor>,
+) -> Result<Verification> {
     const PAGE: u32 = 1000;
+    let head: Option<(i64, Vec<u8>)> = on_pool!(store, |p| sqlx::query_as(
+        "SELECT last_sequence, last_hash FROM event_chains WHERE account_id = $1"
+    )
+    .bind(account)
+    .fetch_optional(p)
+    .await?);
+    let mut v = Verification {
+        account,
+        checked: 0,
+        first_broken: None,
+        head: head.clone().map(|(sequence, hash)| Anchor { sequence, hash }),
+    };
+    let last = head.as_ref().map_or(0, |(s, _)| *s);
     let mut expected_prev = GENESIS_HASH.to_vec();
     let mut expected_seq = 1i64;
-    let mut checked = 0u64;
-    loop {
+    let mut anchor_seen = false;
+    'walk: while expected_seq <= last {
         let page = read(store, account, expected_seq - 1, PAGE).await?;
         if page.is_empty() {
             break;
         }
         for stored in page {
-            let broken = |reason: String| BrokenLink {
-                sequence: stored.row.sequence,
-                event_id: stored.row.id,
-                reason,
-            };
+            if stored.row.sequence > last {
+                break 'walk;
+            }
             let problem = if stored.row.sequence != expected_seq {
                 Some(format!(
                     "expected sequence {expected_seq}: a row is missing"
@@ -188,46 +260,60 @@ pub async fn verify(store: &Store, account: AccountId) -> Result<Verification> {
                 Some("prev_hash does not match the previous event's hash".to_owned())
             } else if stored.row.chain_hash() != stored.hash {
                 Some("content does not match its hash: the row was altered".to_owned())
+            } else if anchor.is_some_and(|a| a.sequence == stored.row.sequence && a.hash != stored.hash) {
+                Some(
+                    "its hash is not the one anchored: the log was rewritten from here \
+                     or before"
+                        .to_owned(),
+                )
             } else {
                 None
             };
             if let Some(reason) = problem {
-                return Ok(Verification {
-                    account,
-                    checked,
-                    first_broken: Some(broken(reason)),
+                v.first_broken = Some(BrokenLink {
+                    sequence: stored.row.sequence,
+                    event_id: stored.row.id,
+                    reason,
                 });
+                return Ok(v);
             }
+            anchor_seen |= anchor.is_some_and(|a| a.sequence == stored.row.sequence);
             expected_prev = stored.hash;
             expected_seq += 1;
-            checked += 1;
+            v.checked += 1;
         }
     }
-    // The chain head remembers the newest event: a truncated tail shows here.
-    let head: Option<i64> = on_pool!(store, |p| sqlx::query_scalar(
-        "SELECT last_sequence FROM event_chains WHERE account_id = $1"
-    )
-    .bind(account)
-    .fetch_optional(p)
-    .await?);
-    if let Some(last) = head {
+    let missing = |reason: String| BrokenLink {
+        sequence: expected_seq,
+        event_id: Uuid::nil(),
+        reason,
+    };
+    // The head remembers the newest event: a truncated or rewritten tail shows here.
+    if let Some((last, last_hash)) = head {
         if last != expected_seq - 1 {
-            return Ok(Verification {
-                account,
-                checked,
-                first_broken: Some(BrokenLink {
-                    sequence: expected_seq,
-                    event_id: Uuid::nil(),
-                    reason: format!("missing: the chain's head is at sequence {last}"),
-                }),
+            v.first_broken = Some(missing(format!(
+                "missing: the chain's head is at sequence {last}"
+            )));
+            return Ok(v);
+        }
+        if last > 0 && last_hash != expected_prev {
+            v.first_broken = Some(BrokenLink {
+                sequence: last,
+                event_id: Uuid::nil(),
+                reason: "the newest event's hash is not the chain head's: the newest row \
+                         was replaced or removed"
+                    .to_owned(),
             });
+            return Ok(v);
         }
     }
-    Ok(Verification {
-        account,
-        checked,
-        first_broken: None,
-    })
+    if let Some(a) = anchor.filter(|_| !anchor_seen) {
+        v.first_broken = Some(missing(format!(
+            "the anchored sequence {} is past the chain's end: events were removed",
+            a.sequence
+        )));
+    }
+    Ok(v)
 }
 
 /// [`verify`] for every account.

@@ -257,9 +257,21 @@ fn metadata_value(options: &RecordOptions) -> Value {
 /// numbers become visible in commit order. SQLite: the transaction already holds the
 /// database's single write lock (`BEGIN IMMEDIATE`), and the head committed last by
 /// this process is remembered, which saves the read (see `Shared::sqlite_heads`).
-async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
+///
+/// A transaction that records for several teams takes their locks in one order (by
+/// account id), or two such transactions could each hold the lock the other waits for.
+/// Locking a team after a later one in that order is refused: lock them together first
+/// with [`Tx::lock_chains`].
+pub(crate) async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHead> {
     if let Some(head) = tx.heads.get(&account) {
         return Ok(head.clone());
+    }
+    if tx.heads.keys().any(|held| held.0 > account.0) {
+        return Err(Error::Conflict(
+            "this transaction records for several teams out of order; lock their chains \
+             first with Tx::lock_chains"
+                .into(),
+        ));
     }
     if let Some((sequence, hash)) = tx.store().shared.cached_head(account) {
         let head = ChainHead {

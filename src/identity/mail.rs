@@ -161,4 +161,10 @@ impl JobHandler for MailJobs {
             Ok(())
         })
     }
+
+    /// One message to one SMTP server: two minutes covers a slow server's greeting,
+    /// STARTTLS and the data; past that the server is not answering.
+    fn time_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(120)
+    }
 }

@@ -106,6 +106,11 @@ impl JobHandler for InboxJobs {
     fn run<'a>(&'a self, store: &'a Store, job: &'a Job) -> BoxFuture<'a, Result<()>> {
         Box::pin(deliver(store, job))
     }
+
+    /// Inboxes do their work in one database transaction; a minute is far past slow.
+    fn time_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(60)
+    }
 }
 
 async fn deliver(store: &Store, job: &Job) -> Result<()> {

@@ -1,15 +1,21 @@
 //! The job queue: a table in the same database, no broker.
 //!
-//! Jobs are claimed in short statements that take a lease (`locked_until`,
-//! `locked_by`); a worker that dies simply lets its leases expire and the jobs become
-//! claimable again. PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so workers on
-//! several nodes never wait on each other; SQLite has one writer and needs no more.
-//! Workers wake at once when a transaction enqueues (PostgreSQL `LISTEN/NOTIFY`, an
-//! in-process notification on SQLite) and otherwise poll slowly as a fallback.
+//! Jobs are claimed in short statements that take a lease (`locked_until`) under a
+//! token of that claim's own (`lease_token`; see [`lease`] for the contract); a worker
+//! that dies simply lets its leases expire and the jobs become claimable again, until
+//! their attempts are used up and they go dead. PostgreSQL claims with
+//! `FOR UPDATE SKIP LOCKED`, so workers on several nodes never wait on each other;
+//! SQLite has one writer and needs no more. Workers wake at once when a transaction
+//! enqueues (PostgreSQL `LISTEN/NOTIFY`, an in-process notification on SQLite) and
+//! otherwise poll slowly as a fallback.
 
+mod lease;
+mod recurring;
 mod worker;
 
-pub use worker::{JobHandler, Worker, WorkerConfig};
+pub use lease::{claim, complete, complete_many, extend, fail, release};
+pub use recurring::schedule_recurring;
+pub use worker::{JobHandler, Worker, WorkerConfig, DEFAULT_TIME_LIMIT};
 
 /// Types handler implementations need.
 pub mod worker_types {
@@ -25,7 +31,7 @@ use uuid::Uuid;
 
 use crate::accounts::AccountId;
 use crate::error::{Error, Result};
-use crate::store::{on_pool, on_tx, on_writer, Engine, Store, Tx};
+use crate::store::{on_pool, on_tx, Store, Tx};
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
@@ -108,10 +114,13 @@ pub struct Job {
     pub last_error: Option<String>,
     pub unique_key: Option<String>,
     pub created_at: i64,
+    /// The token of the claim that holds the job (`None` when nobody does). Finishing
+    /// or extending the job takes it, so only the current claim can.
+    pub lease_token: Option<Uuid>,
 }
 
 const JOB_COLUMNS: &str = "id, kind, payload, account_id, state, attempts, max_attempts, \
-    run_at, last_error, unique_key, created_at";
+    run_at, last_error, unique_key, created_at, lease_token";
 
 /// Now, in the queue's unit: microseconds since the Unix epoch.
 pub fn now_micros() -> i64 {
@@ -190,113 +199,6 @@ pub async fn enqueue_many(store: &Store, jobs: &[NewJob]) -> Result<u64> {
     Ok(total)
 }
 
-/// Claims up to `limit` ready jobs for `worker`, leasing them for `lease`. Each claim
-/// counts as an attempt.
-pub async fn claim(store: &Store, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>> {
-    let now = now_micros();
-    let until = now.saturating_add(duration_micros(lease));
-    let lock = match store.engine() {
-        Engine::Postgres => " FOR UPDATE SKIP LOCKED",
-        Engine::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $3 \
-         AND (locked_until IS NULL OR locked_until < $3) ORDER BY run_at LIMIT $4{lock}) \
-         RETURNING {JOB_COLUMNS}"
-    );
-    let _writer = store.writer().await?;
-    let jobs: Vec<Job> = on_writer!(store, |p| sqlx::query_as(&sql)
-        .bind(until)
-        .bind(worker)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(p)
-        .await?);
-    Ok(jobs)
-}
-
-/// Finishes a job `worker` holds: it is deleted. Returns false if the lease was lost
-/// (expired and taken by another worker), in which case nothing changes.
-pub async fn complete(store: &Store, job: &Job, worker: &str) -> Result<bool> {
-    let _writer = store.writer().await?;
-    let done = on_writer!(store, |p| sqlx::query(
-        "DELETE FROM jobs WHERE id = $1 AND locked_by = $2"
-    )
-    .bind(job.id)
-    .bind(worker)
-    .execute(p)
-    .await?
-    .rows_affected());
-    Ok(done == 1)
-}
-
-/// Finishes several jobs `worker` holds in one statement; returns how many it still
-/// held (a job whose lease was lost is left alone).
-pub async fn complete_many(store: &Store, jobs: &[Job], worker: &str) -> Result<u64> {
-    let _writer = store.writer().await?;
-    let mut done = 0;
-    for chunk in jobs.chunks(1000) {
-        done += on_writer!(store, |p| {
-            let mut q = sqlx::QueryBuilder::new("DELETE FROM jobs WHERE locked_by = ");
-            q.push_bind(worker).push(" AND id IN (");
-            let mut ids = q.separated(", ");
-            for job in chunk {
-                ids.push_bind(job.id);
-            }
-            q.push(")");
-            q.build().execute(p).await?.rows_affected()
-        });
-    }
-    Ok(done)
-}
-
-/// Records a failed attempt: the job runs again after `retry_in` (see [`backoff`]),
-/// or, once it has used `max_attempts`, goes to the dead state.
-pub async fn fail(
-    store: &Store,
-    job: &Job,
-    worker: &str,
-    error: &str,
-    retry_in: Duration,
-) -> Result<()> {
-    let error: String = error.chars().take(2000).collect();
-    let dead = job.attempts >= job.max_attempts;
-    let run_at = now_micros().saturating_add(duration_micros(retry_in));
-    let _writer = store.writer().await?;
-    on_writer!(store, |p| sqlx::query(
-        "UPDATE jobs SET state = $3, run_at = $4, locked_until = NULL, locked_by = NULL, \
-         last_error = $5 WHERE id = $1 AND locked_by = $2"
-    )
-    .bind(job.id)
-    .bind(worker)
-    .bind(if dead { "dead" } else { "ready" })
-    .bind(run_at)
-    .bind(&error)
-    .execute(p)
-    .await?
-    .rows_affected());
-    if dead {
-        tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, %error, "job is dead");
-    }
-    Ok(())
-}
-
-/// Gives back the leases `worker` holds without counting the attempt (graceful stop).
-pub async fn release(store: &Store, job: &Job, worker: &str) -> Result<()> {
-    let _writer = store.writer().await?;
-    on_writer!(store, |p| sqlx::query(
-        "UPDATE jobs SET locked_until = NULL, locked_by = NULL, attempts = attempts - 1 \
-         WHERE id = $1 AND locked_by = $2"
-    )
-    .bind(job.id)
-    .bind(worker)
-    .execute(p)
-    .await?
-    .rows_affected());
-    Ok(())
-}
-
 /// The wait before attempt `attempts + 1`: `base`, 2×, 4× … capped at one hour, each
 /// ±25 % at random so failed jobs do not retry in lock-step.
 pub fn backoff(attempts: i32, base: Duration) -> Duration {
@@ -324,7 +226,8 @@ pub async fn dead_jobs(store: &Store, limit: u32) -> Result<Vec<Job>> {
 pub async fn retry_dead(store: &Store, id: Uuid) -> Result<()> {
     let mut tx = store.begin().await?;
     let n = on_tx!(tx, |c| sqlx::query(
-        "UPDATE jobs SET state = 'ready', attempts = 0, run_at = $2, last_error = NULL \
+        "UPDATE jobs SET state = 'ready', attempts = 0, run_at = $2, last_error = NULL, \
+         locked_until = NULL, locked_by = NULL, lease_token = NULL \
          WHERE id = $1 AND state = 'dead'"
     )
     .bind(id)

@@ -7,24 +7,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
 
-use super::{claim, complete_many, enqueue, fail, release, Job, NewJob};
-use crate::error::Result;
+use super::recurring::{retry_run, schedule_next};
+use super::{backoff, claim, complete_many, extend, fail, release, schedule_recurring, Job};
+use crate::error::{Error, Result};
 use crate::store::{Pool, Store};
 
 /// A boxed future, for handlers behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How long a handler may run unless its kind says otherwise.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(300);
 
 /// Runs jobs of one kind. Must be idempotent: a job can run more than once (a worker
 /// can die after the work and before recording it).
 pub trait JobHandler: Send + Sync + 'static {
     fn kind(&self) -> &str;
     fn run<'a>(&'a self, store: &'a Store, job: &'a Job) -> BoxFuture<'a, Result<()>>;
+    /// How long one attempt may take. A run still going then is stopped (its future is
+    /// dropped at its next await) and counts as a failed attempt.
+    fn time_limit(&self) -> Duration {
+        DEFAULT_TIME_LIMIT
+    }
 }
 
 /// A job task's end: its id, the job and the handler's outcome (or how it panicked).
 type Finished = std::result::Result<(tokio::task::Id, (Job, Result<()>)), tokio::task::JoinError>;
+
+/// The jobs this worker is running, by task: the job as claimed (with its lease token)
+/// and the handle that stops the task if its lease is lost.
+type InFlight = HashMap<tokio::task::Id, (Job, AbortHandle)>;
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -33,8 +47,11 @@ pub struct WorkerConfig {
     pub id: String,
     /// Jobs run at once.
     pub concurrency: usize,
-    /// How long a claim holds before another worker may take the job.
+    /// How long a claim holds before another worker may take the job, unless extended.
     pub lease: Duration,
+    /// Extend the leases of running jobs every third of `lease` (on by default; off
+    /// only to show what happens without).
+    pub heartbeats: bool,
     /// Fallback poll when no wake-up arrives.
     pub poll_interval: Duration,
     /// On shutdown, how long in-flight jobs may take before their leases are released.
@@ -49,6 +66,7 @@ impl Default for WorkerConfig {
             id: format!("worker-{}", uuid::Uuid::now_v7().simple()),
             concurrency: 8,
             lease: Duration::from_secs(60),
+            heartbeats: true,
             poll_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             backoff_base: Duration::from_secs(1),
@@ -82,7 +100,8 @@ impl Worker {
     }
 
     /// Runs `handler` every `interval`, once per cluster: the job has a unique key, so
-    /// however many nodes schedule it, one job exists; each run schedules the next.
+    /// however many nodes schedule it, one job exists; each run schedules the next, and
+    /// a failed run is tried again (see [`super::recurring`]).
     pub async fn recurring(
         &mut self,
         handler: Arc<dyn JobHandler>,
@@ -91,22 +110,29 @@ impl Worker {
         let kind = handler.kind().to_owned();
         self.register(handler);
         self.recurring.insert(kind.clone(), interval);
-        let mut tx = self.store.begin().await?;
-        enqueue(&mut tx, recurring_job(&kind, None)).await?;
-        tx.commit().await
+        schedule_recurring(&self.store, &kind).await
     }
 
-    /// Claims and runs jobs until `shutdown` turns true; then stops claiming, lets
-    /// in-flight jobs finish within the grace period and releases the rest.
+    /// Claims and runs jobs until `shutdown` turns true (or its sender is dropped);
+    /// then stops claiming, lets in-flight jobs finish within the grace period and
+    /// releases the rest.
+    ///
+    /// Only kinds with a registered handler are claimed. Running jobs' leases are
+    /// extended every third of the lease; a job whose lease turns out lost (taken by
+    /// another claim after this worker could not reach the database in time) is stopped
+    /// here, since another copy now owns it.
     ///
     /// Finished jobs are settled in batches: every success that completed since the
     /// last look is deleted in one statement, which on PostgreSQL saves a commit (and
     /// a WAL flush) per job.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let this = Arc::new(self);
+        let kinds: Vec<String> = this.handlers.keys().cloned().collect();
         let listener = this.spawn_listener();
         let mut running: JoinSet<(Job, Result<()>)> = JoinSet::new();
-        let mut in_flight: HashMap<tokio::task::Id, Job> = HashMap::new();
+        let mut in_flight: InFlight = HashMap::new();
+        let beat = this.config.heartbeats.then(|| this.config.lease / 3);
+        let mut next_beat = beat.map(|b| Instant::now() + b);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -122,11 +148,14 @@ impl Worker {
                 done.push(r);
             }
             this.settle(done, &mut in_flight).await;
+            this.beat_if_due(&mut next_beat, beat, &mut in_flight).await;
 
             let free = this.config.concurrency.saturating_sub(running.len());
             let mut claimed = 0;
             if free > 0 {
-                match claim(&this.store, &this.config.id, free as u32, this.config.lease).await {
+                match claim(&this.store, &this.config.id, &kinds, free as u32, this.config.lease)
+                    .await
+                {
                     Ok(jobs) => {
                         claimed = jobs.len();
                         for job in jobs {
@@ -136,7 +165,7 @@ impl Worker {
                                 let outcome = worker.execute(&j).await;
                                 (j, outcome)
                             });
-                            in_flight.insert(handle.id(), job);
+                            in_flight.insert(handle.id(), (job, handle));
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
@@ -145,6 +174,7 @@ impl Worker {
             if claimed > 0 && running.len() < this.config.concurrency {
                 continue;
             }
+            let beat_at = next_beat.filter(|_| !in_flight.is_empty());
             tokio::select! {
                 _ = &mut notified => {}
                 Some(first) = running.join_next_with_id(), if !running.is_empty() => {
@@ -154,8 +184,11 @@ impl Worker {
                     }
                     this.settle(done, &mut in_flight).await;
                 }
+                _ = sleep_until(beat_at) => {}
                 _ = tokio::time::sleep(this.config.poll_interval) => {}
-                _ = shutdown.changed() => {}
+                // A dropped sender means nobody can ask to stop any more: stop now
+                // rather than wake at once, forever.
+                changed = shutdown.changed() => if changed.is_err() { break },
             }
         }
         if let Some(l) = listener {
@@ -165,35 +198,83 @@ impl Worker {
         let deadline = tokio::time::sleep(this.config.shutdown_grace);
         tokio::pin!(deadline);
         while !running.is_empty() {
+            let beat_at = next_beat.filter(|_| !in_flight.is_empty());
             tokio::select! {
                 Some(done) = running.join_next_with_id() => {
                     this.settle(vec![done], &mut in_flight).await;
+                }
+                _ = sleep_until(beat_at) => {
+                    this.beat_if_due(&mut next_beat, beat, &mut in_flight).await;
                 }
                 _ = &mut deadline => break,
             }
         }
         running.abort_all();
-        for job in in_flight.values() {
-            if let Err(e) = release(&this.store, job, &this.config.id).await {
+        for (job, _) in in_flight.values() {
+            if let Err(e) = release(&this.store, job).await {
                 tracing::warn!(job = %job.id, error = %e, "could not release a job at shutdown");
             }
         }
         Ok(())
     }
 
+    /// Extends the leases of every running job when the heartbeat is due, and stops
+    /// the jobs whose lease was lost.
+    async fn beat_if_due(
+        &self,
+        next_beat: &mut Option<Instant>,
+        beat: Option<Duration>,
+        in_flight: &mut InFlight,
+    ) {
+        let (Some(due), Some(every)) = (*next_beat, beat) else {
+            return;
+        };
+        if Instant::now() < due {
+            return;
+        }
+        *next_beat = Some(Instant::now() + every);
+        if in_flight.is_empty() {
+            return;
+        }
+        let jobs: Vec<Job> = in_flight.values().map(|(j, _)| j.clone()).collect();
+        let held = match extend(&self.store, &jobs, self.config.lease).await {
+            Ok(held) => held,
+            Err(e) => {
+                // The leases may yet hold; the next beat tries again.
+                tracing::warn!(error = %e, jobs = jobs.len(), "could not extend job leases");
+                return;
+            }
+        };
+        in_flight.retain(|_, (job, task)| {
+            if held.contains(&job.id) {
+                return true;
+            }
+            tracing::warn!(job = %job.id, kind = %job.kind, "job lost its lease; stopping this copy");
+            task.abort();
+            false
+        });
+    }
+
     async fn execute(&self, job: &Job) -> Result<()> {
-        match self.handlers.get(&job.kind) {
-            Some(handler) => handler.run(&self.store, job).await,
-            None => Err(crate::Error::invalid(
+        let Some(handler) = self.handlers.get(&job.kind) else {
+            return Err(Error::invalid(
                 "kind",
                 format!("no handler for job kind {:?}", job.kind),
-            )),
+            ));
+        };
+        let limit = handler.time_limit();
+        match tokio::time::timeout(limit, handler.run(&self.store, job)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::TimedOut(format!(
+                "the {} handler ran past its time limit of {limit:?} and was stopped",
+                job.kind
+            ))),
         }
     }
 
     /// Records the outcome of finished jobs: successes deleted together, failures
     /// retried or declared dead, recurring jobs rescheduled.
-    async fn settle(&self, done: Vec<Finished>, in_flight: &mut HashMap<tokio::task::Id, Job>) {
+    async fn settle(&self, done: Vec<Finished>, in_flight: &mut InFlight) {
         if done.is_empty() {
             return;
         }
@@ -204,25 +285,36 @@ impl Worker {
                     in_flight.remove(&id);
                     (job, outcome)
                 }
+                // Stopped because its lease was lost: the copy that holds it now will
+                // record the outcome.
+                Err(e) if e.is_cancelled() => continue,
                 Err(e) => match in_flight.remove(&e.id()) {
                     // The handler panicked: count it as a failed attempt.
-                    Some(job) => (
-                        job,
-                        Err(crate::Error::Conflict(format!("handler panicked: {e}"))),
-                    ),
+                    Some((job, _)) => (job, Err(Error::Conflict(format!("handler panicked: {e}")))),
                     None => continue,
                 },
             };
             let job_id = job.id;
-            let recorded = match outcome {
-                Ok(()) if !self.recurring.contains_key(&job.kind) => {
+            let interval = self.recurring.get(&job.kind).copied();
+            let recorded = match (outcome, interval) {
+                (Ok(()), None) => {
                     succeeded.push(job);
                     Ok(())
                 }
-                Ok(()) => self.reschedule(&job).await,
-                Err(e) => {
-                    let retry_in = super::backoff(job.attempts, self.config.backoff_base);
-                    fail(&self.store, &job, &self.config.id, &e.to_string(), retry_in).await
+                (Ok(()), Some(interval)) => schedule_next(&self.store, &job, interval).await,
+                (Err(e), None) => {
+                    let retry_in = backoff(job.attempts, self.config.backoff_base);
+                    fail(&self.store, &job, &e.to_string(), retry_in).await.map(drop)
+                }
+                (Err(e), Some(interval)) => {
+                    let error = e.to_string();
+                    retry_run(&self.store, &job, &error, self.config.backoff_base, interval)
+                        .await
+                        .map(|wait| {
+                            if let Some(wait) = wait {
+                                tracing::warn!(kind = %job.kind, %error, "recurring job failed; next try in {wait:?}");
+                            }
+                        })
                 }
             };
             if let Err(e) = recorded {
@@ -231,35 +323,15 @@ impl Worker {
             }
         }
         if !succeeded.is_empty() {
-            if let Err(e) = complete_many(&self.store, &succeeded, &self.config.id).await {
+            if let Err(e) = complete_many(&self.store, &succeeded).await {
                 tracing::warn!(error = %e, jobs = succeeded.len(), "could not complete jobs");
             }
         }
     }
 
-    /// Deletes a recurring job's run and schedules the next one, atomically.
-    async fn reschedule(&self, job: &Job) -> Result<()> {
-        let Some(interval) = self.recurring.get(&job.kind) else {
-            return Ok(());
-        };
-        let mut tx = self.store.begin().await?;
-        let deleted = crate::store::on_tx!(tx, |c| sqlx::query(
-            "DELETE FROM jobs WHERE id = $1 AND locked_by = $2"
-        )
-        .bind(job.id)
-        .bind(&self.config.id)
-        .execute(c)
-        .await?
-        .rows_affected());
-        if deleted == 1 {
-            let next = time::OffsetDateTime::now_utc() + *interval;
-            enqueue(&mut tx, recurring_job(&job.kind, Some(next))).await?;
-        }
-        tx.commit().await
-    }
-
     /// On PostgreSQL, turns `NOTIFY chronicle_jobs` (sent by any node's commit) into
-    /// this process's wake-up.
+    /// this process's wake-up. Wake-ups sent while the connection is down are lost, so
+    /// after a reconnect the worker is woken once to look for itself.
     fn spawn_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
         let Pool::Postgres(pool) = &self.store.pool else {
             return None;
@@ -267,21 +339,27 @@ impl Worker {
         let pool = pool.clone();
         let store = self.store.clone();
         Some(tokio::spawn(async move {
+            let mut reconnecting = false;
             loop {
+                if reconnecting {
+                    tokio::time::sleep(crate::store::RECONNECT_PAUSE).await;
+                }
+                reconnecting = true;
                 let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::warn!(error = %e, "LISTEN connection failed; polling");
-                        tokio::time::sleep(Duration::from_secs(5)).await;
                         continue;
                     }
                 };
                 if let Err(e) = listener.listen("chronicle_jobs").await {
                     tracing::warn!(error = %e, "LISTEN failed; polling");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
                     continue;
                 }
-                while listener.recv().await.is_ok() {
+                store.shared.jobs_ready.notify_waiters();
+                // `try_recv` says when the connection is lost (`recv` would reconnect
+                // silently, hiding the gap).
+                while let Ok(Some(_)) = listener.try_recv().await {
                     store.shared.jobs_ready.notify_waiters();
                 }
             }
@@ -289,10 +367,10 @@ impl Worker {
     }
 }
 
-fn recurring_job(kind: &str, run_at: Option<time::OffsetDateTime>) -> NewJob {
-    NewJob {
-        run_at,
-        unique_key: Some(format!("recurring:{kind}")),
-        ..NewJob::new(kind, serde_json::Value::Null)
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -99,6 +99,9 @@ macro_rules! on_writer {
 #[allow(unused_imports)]
 pub(crate) use {on_account, on_pool, on_tx, on_writer};
 
+/// The pause before a lost `LISTEN` connection is opened again.
+pub const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
 /// Longest wait for this process's SQLite write turn.
 pub const WRITER_WAIT: Duration = Duration::from_secs(30);
 
@@ -324,6 +327,28 @@ async fn checkpoint_in_background(pool: SqlitePool, committed: Arc<Notify>, owne
     }
 }
 
+/// PostgreSQL's time limits unless the database URL sets its own (e.g.
+/// `?options=-c%20statement_timeout%3D5s`): no statement runs longer than this …
+pub const DEFAULT_STATEMENT_TIMEOUT: &str = "30s";
+/// … and no transaction sits idle longer than this, so a stuck request cannot hold a
+/// team's chain-head lock (and with it every recording for that team) indefinitely.
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+
+/// Connection options for `url`, with the default time limits the URL does not set.
+fn postgres_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
+    let mut options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .map_err(|e| Error::Config(format!("bad PostgreSQL URL: {e}")))?;
+    for (setting, default) in [
+        ("statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
+        ("idle_in_transaction_session_timeout", DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT),
+    ] {
+        if !url.contains(setting) {
+            options = options.options([(setting, default)]);
+        }
+    }
+    Ok(options)
+}
+
 /// What the database reports about itself, for `/healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoreStatus {
@@ -340,10 +365,11 @@ impl Store {
     /// `postgres://…`. Does not migrate; call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = postgres_options(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(options)
                 .await?;
             return Ok(Store {
                 pool: Pool::Postgres(pool),
@@ -416,7 +442,21 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match &self.pool {
             Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
-            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+            Pool::Postgres(p) => {
+                // A migration of a large table may rightly take longer than any request
+                // statement: no time limits on the connection that runs them.
+                let mut conn = p.acquire().await?;
+                sqlx::raw_sql(
+                    "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0",
+                )
+                .execute(&mut *conn)
+                .await?;
+                let migrated = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+                sqlx::raw_sql("RESET statement_timeout; RESET idle_in_transaction_session_timeout")
+                    .execute(&mut *conn)
+                    .await?;
+                migrated?
+            }
         }
         Ok(())
     }
@@ -590,36 +630,70 @@ impl Store {
     /// from the committing node, followed by the commit's activity items when they fit
     /// ([`commit_notice`]), so a live stream here sees events recorded anywhere.
     /// (On SQLite there is one node and commits are announced in-process.) Runs until
-    /// the returned task is aborted; reconnects after a lost connection, announcing the
-    /// accounts it may have missed nothing about — subscribers re-read from their cursor.
+    /// the returned task is aborted.
+    ///
+    /// Notifications sent while the `LISTEN` connection is down are lost, so after a
+    /// reconnect (once listening again) it announces every team's current head, without
+    /// activity: each subscriber reads what it missed from the database, from its own
+    /// position, and one that missed nothing does nothing.
     pub fn relay_cluster_commits(&self) -> Option<tokio::task::JoinHandle<()>> {
         let Pool::Postgres(pool) = &self.pool else {
             return None;
         };
         let pool = pool.clone();
         let shared = self.shared.clone();
+        let store = self.clone();
         Some(tokio::spawn(async move {
+            let mut reconnecting = false;
             loop {
+                if reconnecting {
+                    // A restarting server is not asked again at once.
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                }
+                reconnecting = true;
                 let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::warn!(error = %e, "LISTEN chronicle_events failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
                         continue;
                     }
                 };
                 if let Err(e) = listener.listen("chronicle_events").await {
                     tracing::warn!(error = %e, "LISTEN chronicle_events failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
                     continue;
                 }
-                while let Ok(n) = listener.recv().await {
+                if let Err(e) = store.announce_all_heads().await {
+                    tracing::warn!(error = %e, "could not announce chain heads after reconnecting");
+                }
+                // `try_recv` says when the connection is lost (`recv` would reconnect
+                // silently, hiding the gap).
+                while let Ok(Some(n)) = listener.try_recv().await {
                     if let Some(c) = parse_commit(n.payload()) {
                         let _ = shared.committed.send(c);
                     }
                 }
+                tracing::warn!("LISTEN chronicle_events connection lost; reconnecting");
             }
         }))
+    }
+
+    /// Announces every team's chain head as a commit without activity (see
+    /// [`Store::relay_cluster_commits`]).
+    async fn announce_all_heads(&self) -> Result<()> {
+        let heads: Vec<(AccountId, i64)> = on_pool!(self, |p| sqlx::query_as(
+            "SELECT account_id, last_sequence FROM event_chains"
+        )
+        .fetch_all(p)
+        .await?);
+        for (account, last_sequence) in heads {
+            // No receiver is fine: nobody is listening.
+            let _ = self.shared.committed.send(Committed {
+                account,
+                last_sequence,
+                activity: None,
+            });
+        }
+        Ok(())
     }
 
     /// Announces where `accounts`' chains stand now, as their commit would have: for a
@@ -756,6 +830,20 @@ impl Tx {
         }
         if self.enqueued_jobs {
             self.store.shared.jobs_ready.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Takes the chain-head locks of every team this transaction will record for, in
+    /// the one order all transactions use (by account id), so that two transactions
+    /// recording for the same teams can never wait on each other. Needed only when a
+    /// transaction records for more than one team.
+    pub async fn lock_chains(&mut self, accounts: &[AccountId]) -> Result<()> {
+        let mut ordered = accounts.to_vec();
+        ordered.sort_by_key(|a| a.0);
+        ordered.dedup();
+        for account in ordered {
+            crate::events::record::lock_head(self, account).await?;
         }
         Ok(())
     }

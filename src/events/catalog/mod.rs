@@ -86,12 +86,5 @@ fn validate_reason(reason: &str, max: usize) -> crate::Result<()> {
     if reason.trim().is_empty() {
         return Err(crate::Error::invalid("reason", "a reason is required"));
     }
-    let n = reason.chars().count();
-    if n > max {
-        return Err(crate::Error::invalid(
-            "reason",
-            format!("at most {max} characters (this one has {n})"),
-        ));
-    }
-    Ok(())
+    crate::validate::text("reason", reason, max, true).map(drop)
 }
