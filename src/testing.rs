@@ -131,9 +131,17 @@ pub async fn allow_log_tampering(db: &TestDb) {
 /// renames the actor of every event from `from` on to `actor_name`, recomputes each of
 /// those rows' links and hashes, and moves the chain head along, so the database agrees
 /// with itself. Only an anchor kept outside it can tell (see `events::log::Anchor`).
-pub async fn forge_tail(store: &Store, db: &TestDb, account: crate::accounts::AccountId, from: i64, actor_name: &str) {
+pub async fn forge_tail(
+    store: &Store,
+    db: &TestDb,
+    account: crate::accounts::AccountId,
+    from: i64,
+    actor_name: &str,
+) {
     allow_log_tampering(db).await;
-    let rows = crate::events::log::read(store, account, 0, 100_000).await.expect("read the log");
+    let rows = crate::events::log::read(store, account, 0, 100_000)
+        .await
+        .expect("read the log");
     let literal = |bytes: &[u8]| {
         let hex = crate::events::log::hex(bytes);
         if db.url.starts_with("postgres") {

@@ -27,7 +27,9 @@ pub fn text(field: &'static str, raw: &str, max: usize, required: bool) -> Resul
     {
         return Err(Error::invalid(
             field,
-            format!("the {field} cannot contain control characters other than line breaks and tabs"),
+            format!(
+                "the {field} cannot contain control characters other than line breaks and tabs"
+            ),
         ));
     }
     Ok(s.to_owned())

@@ -82,7 +82,12 @@ struct Sleeper {
 
 impl Sleeper {
     fn new(kind: &'static str, delay: Duration, limit: Duration) -> Arc<Self> {
-        Arc::new(Sleeper { kind, delay, limit, starts: AtomicUsize::new(0) })
+        Arc::new(Sleeper {
+            kind,
+            delay,
+            limit,
+            starts: AtomicUsize::new(0),
+        })
     }
     fn starts(&self) -> usize {
         self.starts.load(Ordering::SeqCst)

@@ -126,14 +126,25 @@ async fn postgres_relay_catches_up_on_commits_made_while_listen_was_down() {
     let acme = account(&node_a, "Acme").await;
     let node_b = Store::open(&db.url).await.expect("second node");
     let mut heard = node_b.subscribe();
-    let relay = node_b.relay_cluster_commits().expect("a relay on PostgreSQL");
+    let relay = node_b
+        .relay_cluster_commits()
+        .expect("a relay on PostgreSQL");
     let move_a_card = || async {
         let mut tx = node_a.begin().await.expect("begin");
         let moved = card_moved(&card_ref("Fix login"));
-        record(&mut tx, acme.id, &member("Ana"), &moved, RecordOptions::default()).await.expect("record");
+        record(
+            &mut tx,
+            acme.id,
+            &member("Ana"),
+            &moved,
+            RecordOptions::default(),
+        )
+        .await
+        .expect("record");
         tx.commit().await.expect("commit");
     };
-    let hear = |heard: &mut tokio::sync::broadcast::Receiver<chronicle::store::Committed>, sequence: i64| {
+    let hear = |heard: &mut tokio::sync::broadcast::Receiver<chronicle::store::Committed>,
+                sequence: i64| {
         let mut heard = heard.resubscribe();
         async move {
             tokio::time::timeout(Duration::from_secs(10), async {
@@ -154,7 +165,10 @@ async fn postgres_relay_catches_up_on_commits_made_while_listen_was_down() {
         let listening = hear(&mut heard, sequence + 1);
         move_a_card().await;
         sequence += 1;
-        if tokio::time::timeout(Duration::from_millis(500), listening).await.is_ok() {
+        if tokio::time::timeout(Duration::from_millis(500), listening)
+            .await
+            .is_ok()
+        {
             break;
         }
         assert!(sequence < 40, "node B never heard node A");
@@ -164,7 +178,9 @@ async fn postgres_relay_catches_up_on_commits_made_while_listen_was_down() {
     use sqlx::Connection;
     let admin_url = std::env::var("CHRONICLE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| chronicle::testing::DEFAULT_POSTGRES_URL.to_owned());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("admin");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("admin");
     let name = db.url.rsplit('/').next().expect("database name").to_owned();
     sqlx::raw_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
         .execute(&mut admin)
@@ -186,7 +202,10 @@ async fn postgres_relay_catches_up_on_commits_made_while_listen_was_down() {
         .execute(&mut admin)
         .await
         .expect("allow connections again");
-    assert!(caught_up.await.is_ok(), "node B learned of the commit it missed");
+    assert!(
+        caught_up.await.is_ok(),
+        "node B learned of the commit it missed"
+    );
     relay.abort();
 }
 
@@ -209,19 +228,37 @@ async fn postgres_a_stuck_transaction_does_not_hold_a_teams_chain_forever() {
     .expect("a store with a one-second idle limit");
     let moved = card_moved(&card_ref("Fix login"));
     let mut stuck = impatient.begin().await.expect("begin");
-    record(&mut stuck, acme.id, &member("Ana"), &moved, RecordOptions::default())
-        .await
-        .expect("record: takes the chain head's lock");
+    record(
+        &mut stuck,
+        acme.id,
+        &member("Ana"),
+        &moved,
+        RecordOptions::default(),
+    )
+    .await
+    .expect("record: takes the chain head's lock");
     // `stuck` now sits idle in its transaction, holding the lock.
     let recorded = tokio::time::timeout(Duration::from_secs(20), async {
         let mut tx = store.begin().await.expect("begin");
-        record(&mut tx, acme.id, &member("Bob"), &moved, RecordOptions::default()).await?;
+        record(
+            &mut tx,
+            acme.id,
+            &member("Bob"),
+            &moved,
+            RecordOptions::default(),
+        )
+        .await?;
         tx.commit().await
     })
     .await
     .expect("the second recording does not wait forever");
     recorded.expect("and it succeeds once the stuck transaction is ended");
-    assert!(stuck.commit().await.is_err(), "the stuck transaction was ended");
-    let v = chronicle::events::log::verify(&store, acme.id).await.expect("verify");
+    assert!(
+        stuck.commit().await.is_err(),
+        "the stuck transaction was ended"
+    );
+    let v = chronicle::events::log::verify(&store, acme.id)
+        .await
+        .expect("verify");
     assert_eq!((v.checked, v.first_broken), (2, None));
 }

@@ -13,9 +13,15 @@ async fn record_moves(store: &Store, account: chronicle::accounts::AccountId, n:
     let c = card_ref("Fix login");
     for _ in 0..n {
         let mut tx = store.begin().await.expect("begin");
-        chronicle::events::record(&mut tx, account, &member("Bob"), &card_moved(&c), RecordOptions::default())
-            .await
-            .expect("record");
+        chronicle::events::record(
+            &mut tx,
+            account,
+            &member("Bob"),
+            &card_moved(&c),
+            RecordOptions::default(),
+        )
+        .await
+        .expect("record");
         tx.commit().await.expect("commit");
     }
 }

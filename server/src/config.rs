@@ -229,7 +229,10 @@ mod tests {
             mask_password("postgres://postgres@127.0.0.1/db"),
             "postgres://postgres@127.0.0.1/db"
         );
-        assert_eq!(mask_password("sqlite://data/x.sqlite3"), "sqlite://data/x.sqlite3");
+        assert_eq!(
+            mask_password("sqlite://data/x.sqlite3"),
+            "sqlite://data/x.sqlite3"
+        );
         assert_eq!(mask_password("smtp://host:25/a@b"), "smtp://host:25/a@b");
     }
 
@@ -240,8 +243,7 @@ mod tests {
 
     #[test]
     fn the_bare_command_serves_with_serve_s_flags() {
-        let Ok(Command::Serve(bare)) = parse(&["--addr", "127.0.0.1:4000", "--dev-mailbox"])
-        else {
+        let Ok(Command::Serve(bare)) = parse(&["--addr", "127.0.0.1:4000", "--dev-mailbox"]) else {
             panic!("the bare command serves");
         };
         assert_eq!(bare.addr, Some("127.0.0.1:4000".parse().expect("addr")));

@@ -25,14 +25,20 @@ pub async fn verify(store: &Store, anchors: Option<&str>) -> anyhow::Result<bool
         }
     }
     for account in accounts {
-        let anchor = anchors.iter().find(|(slug, _)| *slug == account.slug).map(|(_, a)| a);
+        let anchor = anchors
+            .iter()
+            .find(|(slug, _)| *slug == account.slug)
+            .map(|(_, a)| a);
         let v = log::verify_to_anchor(store, account.id, anchor).await?;
         match v.first_broken {
             None => {
                 let checked = anchor.map_or(String::new(), |a| {
                     format!(", anchor at {} matches", a.sequence)
                 });
-                println!("{}: {} events, chain intact{checked}", account.slug, v.checked);
+                println!(
+                    "{}: {} events, chain intact{checked}",
+                    account.slug, v.checked
+                );
                 if let Some(head) = v.head {
                     println!("anchor {} {head}", account.slug);
                 }
@@ -57,12 +63,17 @@ fn parse_anchors(text: &str) -> anyhow::Result<Vec<(String, log::Anchor)>> {
         let Some(rest) = line.trim().strip_prefix("anchor ") else {
             continue;
         };
-        let (slug, point) = rest
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| anyhow::anyhow!("anchor line {}: expected `anchor TEAM SEQUENCE HASH`", n + 1))?;
+        let (slug, point) = rest.trim().split_once(' ').ok_or_else(|| {
+            anyhow::anyhow!(
+                "anchor line {}: expected `anchor TEAM SEQUENCE HASH`",
+                n + 1
+            )
+        })?;
         let anchor = log::Anchor::parse(point).ok_or_else(|| {
-            anyhow::anyhow!("anchor line {}: expected a sequence and a 64-digit hex hash", n + 1)
+            anyhow::anyhow!(
+                "anchor line {}: expected a sequence and a 64-digit hex hash",
+                n + 1
+            )
         })?;
         anchors.push((slug.to_owned(), anchor));
     }

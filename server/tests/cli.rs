@@ -66,14 +66,20 @@ async fn verify_prints_anchors_and_checks_them_later() {
     let anchors = file.to_str().expect("path");
     let (ok, out) = chronicle(&db.url, &["verify", "--anchors", anchors]);
     assert!(ok, "{out}");
-    assert!(out.contains("acme: 1 events, chain intact, anchor at 1 matches"), "{out}");
+    assert!(
+        out.contains("acme: 1 events, chain intact, anchor at 1 matches"),
+        "{out}"
+    );
 
     // A forger rewrites the whole chain consistently: the database agrees with itself,
     // only the anchor tells.
     chronicle::testing::forge_tail(&store, &db, acme.id, 1, "Mallory").await;
     let (ok, out) = chronicle(&db.url, &["verify"]);
     assert!(ok, "the database alone cannot tell: {out}");
-    assert!(!out.contains(&anchor_line), "the head's hash changed: {out}");
+    assert!(
+        !out.contains(&anchor_line),
+        "the head's hash changed: {out}"
+    );
     let (ok, out) = chronicle(&db.url, &["verify", "--anchors", anchors]);
     assert!(!ok, "{out}");
     assert!(out.contains("acme: BROKEN at sequence 1"), "{out}");
@@ -176,7 +182,10 @@ async fn the_bare_command_takes_serve_settings_from_the_environment() {
     ] {
         assert!(settings.contains(expected), "{expected} in {settings}");
     }
-    assert!(!settings.contains("hunter2"), "the SMTP password is masked: {settings}");
+    assert!(
+        !settings.contains("hunter2"),
+        "the SMTP password is masked: {settings}"
+    );
 
     // The development mailbox is really on: the README's sign-in path works.
     let page = reqwest::get(format!("http://127.0.0.1:{port}/dev/mailbox"))

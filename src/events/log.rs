@@ -237,7 +237,9 @@ pub async fn verify_to_anchor(
         account,
         checked: 0,
         first_broken: None,
-        head: head.clone().map(|(sequence, hash)| Anchor { sequence, hash }),
+        head: head
+            .clone()
+            .map(|(sequence, hash)| Anchor { sequence, hash }),
     };
     let last = head.as_ref().map_or(0, |(s, _)| *s);
     let mut expected_prev = GENESIS_HASH.to_vec();
@@ -260,7 +262,9 @@ pub async fn verify_to_anchor(
                 Some("prev_hash does not match the previous event's hash".to_owned())
             } else if stored.row.chain_hash() != stored.hash {
                 Some("content does not match its hash: the row was altered".to_owned())
-            } else if anchor.is_some_and(|a| a.sequence == stored.row.sequence && a.hash != stored.hash) {
+            } else if anchor
+                .is_some_and(|a| a.sequence == stored.row.sequence && a.hash != stored.hash)
+            {
                 Some(
                     "its hash is not the one anchored: the log was rewritten from here \
                      or before"

@@ -153,8 +153,14 @@ impl Worker {
             let free = this.config.concurrency.saturating_sub(running.len());
             let mut claimed = 0;
             if free > 0 {
-                match claim(&this.store, &this.config.id, &kinds, free as u32, this.config.lease)
-                    .await
+                match claim(
+                    &this.store,
+                    &this.config.id,
+                    &kinds,
+                    free as u32,
+                    this.config.lease,
+                )
+                .await
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
@@ -304,7 +310,9 @@ impl Worker {
                 (Ok(()), Some(interval)) => schedule_next(&self.store, &job, interval).await,
                 (Err(e), None) => {
                     let retry_in = backoff(job.attempts, self.config.backoff_base);
-                    fail(&self.store, &job, &e.to_string(), retry_in).await.map(drop)
+                    fail(&self.store, &job, &e.to_string(), retry_in)
+                        .await
+                        .map(drop)
                 }
                 (Err(e), Some(interval)) => {
                     let error = e.to_string();

@@ -340,7 +340,10 @@ fn postgres_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
         .map_err(|e| Error::Config(format!("bad PostgreSQL URL: {e}")))?;
     for (setting, default) in [
         ("statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
-        ("idle_in_transaction_session_timeout", DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT),
+        (
+            "idle_in_transaction_session_timeout",
+            DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+        ),
     ] {
         if !url.contains(setting) {
             options = options.options([(setting, default)]);
