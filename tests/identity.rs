@@ -28,8 +28,7 @@ chronicle::engine_tests! {
         // Signing in again later finds the same person.
         let second = sign_in::request_sign_in(&store, &email("ana.lima@example.com"), &origin("192.0.2.1"))
             .await.expect("request");
-        let same = sign_in::redeem_code(&store, &email("ana.lima@example.com"), &second.code)
-            .await.expect("code");
+        let same = sign_in::redeem_code(&store, &email("ana.lima@example.com"), &second.code, None).await.expect("code");
         assert_eq!(same.id, user.id);
     }
 
@@ -39,7 +38,7 @@ chronicle::engine_tests! {
         execute_raw(db, "UPDATE sign_in_tokens SET expires_at = 0").await.expect("age the request");
         let err = sign_in::redeem_link(&store, &request.token).await.expect_err("expired");
         assert!(is_invalid(&err, "link", "expired"), "{err:?}");
-        let err = sign_in::redeem_code(&store, &addr, &request.code).await.expect_err("expired");
+        let err = sign_in::redeem_code(&store, &addr, &request.code, None).await.expect_err("expired");
         assert!(is_invalid(&err, "code", "expired"), "{err:?}");
         let users: i64 = count(db, "users").await;
         assert_eq!(users, 0, "nobody was created");
@@ -57,16 +56,16 @@ chronicle::engine_tests! {
         let request = sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("request");
         let wrong = if request.code == "000000" { "111111" } else { "000000" };
         for left in (0..5).rev() {
-            let err = sign_in::redeem_code(&store, &addr, wrong).await.expect_err("wrong code");
+            let err = sign_in::redeem_code(&store, &addr, wrong, None).await.expect_err("wrong code");
             assert!(is_invalid(&err, "code", "not right"), "{err:?}");
             if left > 0 {
                 assert!(err.to_string().contains(&format!("{left} tries left")), "{err}");
             }
         }
         // Now even the right code is refused: the request is spent.
-        let err = sign_in::redeem_code(&store, &addr, &request.code).await.expect_err("spent");
+        let err = sign_in::redeem_code(&store, &addr, &request.code, None).await.expect_err("spent");
         assert!(is_invalid(&err, "code", "too many wrong codes"), "{err:?}");
-        let err = sign_in::redeem_code(&store, &addr, "12ab56").await.expect_err("malformed");
+        let err = sign_in::redeem_code(&store, &addr, "12ab56", None).await.expect_err("malformed");
         assert!(is_invalid(&err, "code", "six digits"), "{err:?}");
     }
 
@@ -241,7 +240,7 @@ mod races {
             let guesses: Vec<_> = (0..20u32).map(|i| {
                 let (store, addr) = (store.clone(), addr.clone());
                 let code = format!("{:06}", (request.code.parse::<u32>().expect("digits") + 1 + i) % 1_000_000);
-                tokio::spawn(async move { sign_in::redeem_code(&store, &addr, &code).await })
+                tokio::spawn(async move { sign_in::redeem_code(&store, &addr, &code, None).await })
             }).collect();
             let mut not_right = 0;
             for g in guesses {
@@ -251,8 +250,118 @@ mod races {
                 }
             }
             assert_eq!(not_right, sign_in::MAX_CODE_ATTEMPTS, "only five guesses were compared");
-            let err = sign_in::redeem_code(&store, &addr, &request.code).await.expect_err("spent");
+            let err = sign_in::redeem_code(&store, &addr, &request.code, None).await.expect_err("spent");
             assert!(err.to_string().contains("too many"), "{err}");
         }
+
+        async fn parallel_requests_for_one_address_never_pass_its_limit(store) {
+            // Before the limit was one step with the insert, 24 such requests sent 7
+            // mails on PostgreSQL against a limit of 5.
+            let addr = Email::parse("hal@example.com").expect("email");
+            let requests: Vec<_> = (0..24u32).map(|i| {
+                let (store, addr) = (store.clone(), addr.clone());
+                tokio::spawn(async move {
+                    sign_in::request_sign_in(&store, &addr, &origin(&format!("198.51.100.{i}"))).await
+                })
+            }).collect();
+            let mut sent = 0;
+            for r in requests {
+                match r.await.expect("task") {
+                    Ok(_) => sent += 1,
+                    Err(chronicle::Error::RateLimited(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(sent, sign_in::MAX_REQUESTS_PER_EMAIL);
+            let mails = chronicle::identity::mail::recent(&store, 100).await.expect("outbox");
+            assert_eq!(mails.iter().filter(|m| m.recipient == "hal@example.com").count() as i64, sign_in::MAX_REQUESTS_PER_EMAIL);
+        }
+
+        async fn parallel_requests_from_one_ipv6_network_never_pass_its_limit(store) {
+            // Every request from another address of the same /64, and for another person.
+            let requests: Vec<_> = (0..24u32).map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let addr = Email::parse(&format!("v6-{i}@example.com")).expect("email");
+                    sign_in::request_sign_in(&store, &addr, &origin(&format!("2001:db8:7:9::{:x}", i + 1))).await
+                })
+            }).collect();
+            let mut sent = 0;
+            for r in requests {
+                match r.await.expect("task") {
+                    Ok(_) => sent += 1,
+                    Err(chronicle::Error::RateLimited(m)) => assert!(m.contains("network"), "{m}"),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(sent, sign_in::MAX_REQUESTS_PER_IP);
+            // The next /64 is another network.
+            let addr = Email::parse("v6-next@example.com").expect("email");
+            sign_in::request_sign_in(&store, &addr, &origin("2001:db8:7:a::1")).await.expect("another network");
+        }
+    }
+}
+
+mod guesses {
+    use chronicle::identity::{sign_in, Email};
+    use chronicle::testing::origin;
+
+    chronicle::engine_tests! {
+        async fn codes_sprayed_across_addresses_are_bounded_per_network(store) {
+            // Each request allows five wrong codes; seven addresses would allow 35.
+            let mut addresses = Vec::new();
+            for n in 0..7 {
+                let addr = Email::parse(&format!("target{n}@example.com")).expect("email");
+                sign_in::request_sign_in(&store, &addr, &origin(&format!("203.0.113.{n}"))).await.expect("request");
+                addresses.push(addr);
+            }
+            let attacker: std::net::IpAddr = "2001:db8:66::1".parse().expect("ip");
+            let mut compared = 0;
+            let mut refused = None;
+            'spray: for addr in &addresses {
+                for guess in 0..sign_in::MAX_CODE_ATTEMPTS {
+                    match sign_in::redeem_code(&store, addr, &format!("{:06}", 999_000 + guess), Some(attacker)).await {
+                        Ok(_) => panic!("a guess should not sign in"),
+                        Err(e) if e.to_string().contains("not right") => compared += 1,
+                        Err(chronicle::Error::RateLimited(m)) => { refused = Some(m); break 'spray; }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            assert_eq!(compared, sign_in::MAX_CODE_GUESSES_PER_IP);
+            assert!(refused.expect("the network was stopped").contains("your network"));
+            // Another network, and the owner with the right code, are not held up.
+            let request = sign_in::request_sign_in(&store, &addresses[6], &origin("203.0.113.50")).await.expect("request");
+            sign_in::redeem_code(&store, &addresses[6], &request.code, Some("192.0.2.7".parse().expect("ip"))).await.expect("signs in");
+        }
+
+        async fn codes_typed_everywhere_are_bounded_in_all(store, db) {
+            let addr = Email::parse("ivy@example.com").expect("email");
+            let request = sign_in::request_sign_in(&store, &addr, &origin("192.0.2.1")).await.expect("request");
+            // The window is full of guesses from many networks.
+            let now = chronicle::queue::now_micros();
+            let fill = if db.url.starts_with("postgres") {
+                format!("INSERT INTO sign_in_guesses (id, ip_hash, created_at) \
+                         SELECT gen_random_uuid(), NULL, {now} FROM generate_series(1, {})", sign_in::MAX_CODE_GUESSES)
+            } else {
+                format!("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
+                         INSERT INTO sign_in_guesses (id, ip_hash, created_at) SELECT randomblob(16), NULL, {now} FROM n", sign_in::MAX_CODE_GUESSES)
+            };
+            chronicle::testing::execute_raw(db, &fill).await.expect("fill the window");
+            let err = sign_in::redeem_code(&store, &addr, &request.code, Some("192.0.2.9".parse().expect("ip"))).await.expect_err("held");
+            assert!(matches!(&err, chronicle::Error::RateLimited(m) if m.contains("right now") && m.contains("link")), "{err:?}");
+            // The link still works.
+            sign_in::redeem_link(&store, &request.token).await.expect("the link signs in");
+        }
+    }
+
+    #[test]
+    fn a_network_is_an_ipv4_address_or_an_ipv6_64() {
+        let net = |s: &str| sign_in::client_network(s.parse().expect("ip"));
+        assert_eq!(net("192.0.2.1"), "192.0.2.1");
+        assert_eq!(net("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(net("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(net("2001:db8:1:2:bbbb:cccc:dddd:eeee"), "2001:db8:1:2::/64");
+        assert_ne!(net("2001:db8:1:3::1"), net("2001:db8:1:2::1"));
     }
 }

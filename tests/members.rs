@@ -196,3 +196,35 @@ chronicle::engine_tests! {
         assert_eq!(team.slug, "sign-in-team", "reserved paths are not team slugs");
     }
 }
+
+mod races {
+    use super::*;
+
+    chronicle::engine_tests! {
+        async fn a_revoke_that_reported_success_is_never_followed_by_the_person_joining(store) {
+            let alice = team(&store, "Acme", "alice@example.com").await;
+            for round in 0..12 {
+                let address = format!("guest{round}@example.com");
+                let invitation = members::invite(&store, &alice, &email(&address), Role::Member, "http://x.test")
+                    .await.expect("invite");
+                let guest = person(&store, &address).await;
+                let (s1, s2, a) = (store.clone(), store.clone(), alice.clone());
+                let g = guest.clone();
+                let accept = tokio::spawn(async move {
+                    members::accept_invitation(&s1, &g, invitation.account_id, invitation.id).await
+                });
+                let revoke = tokio::spawn(async move {
+                    members::revoke_invitation(&s2, &a, invitation.id).await
+                });
+                let accepted = accept.await.expect("accept task");
+                let revoked = revoke.await.expect("revoke task");
+                let joined = members::membership(&store, "acme", &guest).await.is_ok();
+                assert!(accepted.is_ok() != revoked.is_ok(), "round {round}: exactly one wins: {accepted:?} / {revoked:?}");
+                assert_eq!(joined, accepted.is_ok(), "round {round}: joined only when the accept won");
+                if let Err(e) = revoked {
+                    assert!(e.to_string().contains("already been accepted"), "round {round}: {e}");
+                }
+            }
+        }
+    }
+}

@@ -526,7 +526,20 @@ pub async fn revoke_invitation(store: &Store, current: &Current, id: Uuid) -> Re
     .await?
     .rows_affected());
     if n != 1 {
-        return Err(Error::NotFound("invitation"));
+        // Accepted first (the accept held the row until it committed), or never open.
+        let accepted: Option<Option<i64>> = on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT accepted_at FROM invitations WHERE account_id = $1 AND id = $2"
+        )
+        .bind(account)
+        .bind(id)
+        .fetch_optional(c)
+        .await?);
+        return Err(match accepted {
+            Some(Some(_)) => {
+                Error::Conflict("this invitation has already been accepted".to_owned())
+            }
+            _ => Error::NotFound("invitation"),
+        });
     }
     tx.commit().await?;
     Ok(())
@@ -579,14 +592,22 @@ pub async fn accept_invitation(
         accepted_at: Option<i64>,
         revoked_at: Option<i64>,
     }
-    let row: Option<Row> = on_tx!(tx, |c| sqlx::query_as(
+    // Locked until commit (PostgreSQL; SQLite's transaction holds the one write lock):
+    // a revoke waits for this accept to end, or this accept for the revoke, and the
+    // second sees what the first did.
+    let lock = match tx.engine() {
+        crate::store::Engine::Postgres => " FOR UPDATE",
+        crate::store::Engine::Sqlite => "",
+    };
+    let sql = format!(
         "SELECT email, role, expires_at, accepted_at, revoked_at \
-         FROM invitations WHERE account_id = $1 AND id = $2"
-    )
-    .bind(account)
-    .bind(id)
-    .fetch_optional(c)
-    .await?);
+         FROM invitations WHERE account_id = $1 AND id = $2{lock}"
+    );
+    let row: Option<Row> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(account)
+        .bind(id)
+        .fetch_optional(c)
+        .await?);
     // Someone else's invitation is as invisible as a missing one.
     let row = row
         .filter(|r| r.email == user.email)
@@ -614,8 +635,9 @@ pub async fn accept_invitation(
     .bind(user.id)
     .fetch_one(c)
     .await?);
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE invitations SET accepted_at = $1 WHERE account_id = $2 AND id = $3"
+    let accepted = on_tx!(tx, |c| sqlx::query(
+        "UPDATE invitations SET accepted_at = $1 WHERE account_id = $2 AND id = $3 \
+         AND accepted_at IS NULL AND revoked_at IS NULL"
     )
     .bind(now)
     .bind(account)
@@ -623,6 +645,11 @@ pub async fn accept_invitation(
     .execute(c)
     .await?
     .rows_affected());
+    if accepted != 1 {
+        return Err(Error::Conflict(
+            "this invitation has been withdrawn".to_owned(),
+        ));
+    }
     if already == 0 {
         let actor = Actor::Member {
             id: user.id.0,

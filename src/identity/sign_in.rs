@@ -2,11 +2,15 @@
 //! and a six-digit code, either of which signs them in once within 15 minutes. The
 //! first sign-in of an address creates the person ("sign-up" is the same path).
 //!
-//! Requests are rate-limited per address and per client IP, counted from the requests
-//! themselves (so the limit holds across server nodes); codes allow a few wrong guesses
-//! per request before it is spent.
+//! Requests are rate-limited per address and per client network (the IPv4 address, or
+//! the IPv6 /64 a single host is typically given), counted from the requests themselves
+//! so the limit holds across server nodes. The count and the insert are one step: on
+//! PostgreSQL each limit's key is locked for the transaction (an advisory lock), so
+//! parallel requests take turns; SQLite has one writer anyway. Codes allow a few wrong
+//! guesses per request before it is spent, and typed codes are also bounded per client
+//! network and in all, so spraying guesses across many addresses is bounded too.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -16,7 +20,7 @@ use super::secret::{hash, looks_like_token, random_code, random_token};
 use super::{find_or_create_user, Email, User};
 use crate::error::{Error, Result};
 use crate::queue::now_micros;
-use crate::store::{on_tx, Store};
+use crate::store::{on_tx, Engine, Store, Tx};
 
 /// How long a link or code stays valid.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -28,6 +32,10 @@ pub const MAX_REQUESTS_PER_EMAIL: i64 = 5;
 pub const MAX_REQUESTS_PER_IP: i64 = 20;
 /// Wrong codes tried against one request before it is spent.
 pub const MAX_CODE_ATTEMPTS: i32 = 5;
+/// Codes typed from one client network within the window.
+pub const MAX_CODE_GUESSES_PER_IP: i64 = 30;
+/// Codes typed from anywhere within the window. Past it codes wait; links still work.
+pub const MAX_CODE_GUESSES: i64 = 2_000;
 
 const TOKEN_CONTEXT: &[u8] = b"sign-in link";
 const CODE_CONTEXT: &[u8] = b"sign-in code";
@@ -57,6 +65,48 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// The client network a limit counts: an IPv4 address as it is (also when written as
+/// an IPv4-mapped IPv6 address), an IPv6 address by its /64, since one host is usually
+/// given a whole /64 and could otherwise take a fresh address per request.
+pub fn client_network(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+    }
+}
+
+fn network_hash(ip: Option<IpAddr>) -> Option<Vec<u8>> {
+    ip.map(|ip| hash(IP_CONTEXT, &client_network(ip)))
+}
+
+/// Makes the limits named by `keys` count and write as one step: on PostgreSQL, an
+/// advisory lock per key until the transaction ends, taken in sorted order (so two
+/// requests never wait on each other crosswise). SQLite's single writer already
+/// serialises every write transaction.
+async fn take_turns(tx: &mut Tx, keys: &mut [String]) -> crate::Result<()> {
+    if tx.engine() != Engine::Postgres {
+        return Ok(());
+    }
+    keys.sort();
+    for key in keys.iter() {
+        on_tx!(tx, |c| sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+        )
+        .bind(key.as_str())
+        .execute(c)
+        .await?
+        .rows_affected());
+    }
+    Ok(())
+}
+
 /// Records a sign-in request and mails the link and code to `email`.
 pub async fn request_sign_in(
     store: &Store,
@@ -65,13 +115,18 @@ pub async fn request_sign_in(
 ) -> Result<SignInRequest> {
     let now = now_micros();
     let since = now - micros(RATE_WINDOW);
-    let ip_hash = origin.ip.map(|ip| hash(IP_CONTEXT, &ip.to_string()));
+    let ip_hash = network_hash(origin.ip);
     let token = random_token()?;
     let code = random_code()?;
     let id = Uuid::now_v7();
     let expires_at = now + micros(LINK_LIFETIME);
 
     let mut tx = store.begin().await?;
+    let mut keys = vec![format!("sign-in request:email:{email}")];
+    if let Some(h) = &ip_hash {
+        keys.push(format!("sign-in request:ip:{}", crate::events::log::hex(h)));
+    }
+    take_turns(&mut tx, &mut keys).await?;
     let (by_email, by_ip): (i64, i64) = on_tx!(tx, |c| sqlx::query_as(
         "SELECT \
            (SELECT count(*) FROM sign_in_tokens WHERE email = $1 AND created_at > $2), \
@@ -134,6 +189,54 @@ pub async fn request_sign_in(
     })
 }
 
+/// Counts a typed code against the per-network and global limits (refusing it, with
+/// nothing written, when either is reached), and forgets guesses older than the window.
+async fn count_guess(tx: &mut Tx, ip_hash: Option<Vec<u8>>, now: i64) -> Result<()> {
+    let since = now - micros(RATE_WINDOW);
+    let mut keys = vec!["sign-in guess:all".to_owned()];
+    if let Some(h) = &ip_hash {
+        keys.push(format!("sign-in guess:ip:{}", crate::events::log::hex(h)));
+    }
+    take_turns(tx, &mut keys).await?;
+    let (from_ip, in_all): (i64, i64) = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT \
+           (SELECT count(*) FROM sign_in_guesses WHERE ip_hash = $1 AND created_at > $2), \
+           (SELECT count(*) FROM sign_in_guesses WHERE created_at > $2)"
+    )
+    .bind(&ip_hash)
+    .bind(since)
+    .fetch_one(c)
+    .await?);
+    let minutes = RATE_WINDOW.as_secs() / 60;
+    if from_ip >= MAX_CODE_GUESSES_PER_IP {
+        return Err(Error::RateLimited(format!(
+            "too many codes tried from your network; wait {minutes} minutes, or use the link in the e-mail"
+        )));
+    }
+    if in_all >= MAX_CODE_GUESSES {
+        return Err(Error::RateLimited(format!(
+            "too many codes are being tried right now; wait {minutes} minutes, or use the link in the e-mail"
+        )));
+    }
+    on_tx!(tx, |c| sqlx::query(
+        "DELETE FROM sign_in_guesses WHERE created_at <= $1"
+    )
+    .bind(since)
+    .execute(c)
+    .await?
+    .rows_affected());
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO sign_in_guesses (id, ip_hash, created_at) VALUES ($1, $2, $3)"
+    )
+    .bind(Uuid::now_v7())
+    .bind(&ip_hash)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
 /// A code's hash is salted with its request's id.
 fn code_context(id: Uuid) -> Vec<u8> {
     let mut c = CODE_CONTEXT.to_vec();
@@ -184,8 +287,14 @@ pub async fn redeem_link(store: &Store, token: &str) -> Result<User> {
     Ok(user)
 }
 
-/// Signs in with the code from the e-mail, typed on the check-your-e-mail page.
-pub async fn redeem_code(store: &Store, email: &Email, code: &str) -> Result<User> {
+/// Signs in with the code from the e-mail, typed on the check-your-e-mail page by a
+/// client at `ip`.
+pub async fn redeem_code(
+    store: &Store,
+    email: &Email,
+    code: &str,
+    ip: Option<IpAddr>,
+) -> Result<User> {
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid(
@@ -195,6 +304,7 @@ pub async fn redeem_code(store: &Store, email: &Email, code: &str) -> Result<Use
     }
     let now = now_micros();
     let mut tx = store.begin().await?;
+    count_guess(&mut tx, network_hash(ip), now).await?;
     // The newest request is the one whose code the person is looking at.
     let row: Option<TokenRow> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT id, email, code_hash, code_attempts, expires_at, used_at \

@@ -89,7 +89,7 @@ pub async fn sign_in_with_code(email: String, code: String) -> Result<(), AppErr
     use super::ssr;
     use chronicle::identity::{sign_in, Email};
     let email = Email::parse(&email)?;
-    let user = sign_in::redeem_code(&ssr::store()?, &email, &code).await?;
+    let user = sign_in::redeem_code(&ssr::store()?, &email, &code, ssr::client_ip()).await?;
     start_session(&user).await
 }
 
