@@ -226,11 +226,11 @@ chronicle::engine_tests! {
     }
 
     async fn a_hung_handler_is_stopped_at_its_time_limit_and_ends_dead_while_others_run(store) {
-        let hung = Sleeper::new("test.hung", Duration::from_secs(86_400), Duration::from_millis(300));
+        let hung = Sleeper::new("test.hung", Duration::from_secs(86_400), Duration::from_millis(1500));
         let quick = Counting::new("test.quick");
         let mut config = fast_config("w1");
         config.concurrency = 2;
-        config.lease = Duration::from_millis(150);
+        config.lease = Duration::from_millis(600);
         let mut worker = Worker::new(store.clone(), config);
         worker.register(hung.clone());
         worker.register(quick.clone());
@@ -253,11 +253,11 @@ chronicle::engine_tests! {
     async fn heartbeats_keep_a_job_that_outlives_its_lease_to_one_copy(store) {
         for heartbeats in [true, false] {
             let kind = if heartbeats { "test.beating" } else { "test.silent" };
-            let slow = Sleeper::new(kind, Duration::from_millis(1200), Duration::from_secs(60));
+            let slow = Sleeper::new(kind, Duration::from_millis(2500), Duration::from_secs(60));
             let mut workers = Vec::new();
             for node in ["a", "b"] {
                 let mut config = fast_config(node);
-                config.lease = Duration::from_millis(300);
+                config.lease = Duration::from_millis(600);
                 config.poll_interval = Duration::from_millis(50);
                 config.heartbeats = heartbeats;
                 let mut worker = Worker::new(store.clone(), config);

@@ -261,4 +261,33 @@ async fn postgres_a_stuck_transaction_does_not_hold_a_teams_chain_forever() {
         .await
         .expect("verify");
     assert_eq!((v.checked, v.first_broken), (2, None));
+
+    // A recording that waits past its statement limit is told the database is busy
+    // (503, try again), not handed an internal error.
+    let hasty = Store::open(&format!("{}?options=-c%20statement_timeout%3D300", db.url))
+        .await
+        .expect("a store with a 300 ms statement limit");
+    let mut holder = store.begin().await.expect("begin");
+    record(
+        &mut holder,
+        acme.id,
+        &member("Ana"),
+        &moved,
+        RecordOptions::default(),
+    )
+    .await
+    .expect("holds the head");
+    let mut waiter = hasty.begin().await.expect("begin");
+    let err = record(
+        &mut waiter,
+        acme.id,
+        &member("Bob"),
+        &moved,
+        RecordOptions::default(),
+    )
+    .await
+    .expect_err("gave up waiting");
+    assert!(matches!(err, chronicle::Error::Busy), "{err:?}");
+    drop(waiter);
+    holder.commit().await.expect("the holder commits");
 }

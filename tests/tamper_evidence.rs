@@ -75,7 +75,7 @@ chronicle::engine_tests! {
         forge_tail(&store, db, acme.id, 3, "Mallory").await;
         let walked = log::verify(&store, acme.id).await.expect("verify");
         assert_eq!(walked.first_broken, None, "a consistent forgery fools a walk of the database alone");
-        let v = log::verify_to_anchor(&store, acme.id, Some(&anchor)).await.expect("verify");
+        let v = log::verify_to_anchors(&store, acme.id, std::slice::from_ref(&anchor)).await.expect("verify");
         let broken = v.first_broken.expect("the anchor catches it");
         assert_eq!(broken.sequence, 5);
         assert!(broken.reason.contains("anchored"), "{}", broken.reason);
@@ -95,9 +95,19 @@ chronicle::engine_tests! {
              UPDATE event_chains SET last_sequence = 3, last_hash = {hash3} WHERE account_id = {id}"
         )).await.expect("tamper");
         assert_eq!(log::verify(&store, acme.id).await.expect("verify").first_broken, None);
-        let v = log::verify_to_anchor(&store, acme.id, Some(&anchor)).await.expect("verify");
+        let v = log::verify_to_anchors(&store, acme.id, std::slice::from_ref(&anchor)).await.expect("verify");
         let broken = v.first_broken.expect("reported");
         assert!(broken.reason.contains("past the chain's end"), "{}", broken.reason);
+    }
+
+    async fn a_removed_chain_head_is_reported(store, db) {
+        let acme = account(&store, "Acme").await;
+        record_moves(&store, acme.id, 2).await;
+        execute_raw(db, &format!("DELETE FROM event_chains WHERE account_id = {}", uuid_literal(db, acme.id.0)))
+            .await
+            .expect("tamper");
+        let broken = log::verify(&store, acme.id).await.expect("verify").first_broken.expect("reported");
+        assert!(broken.reason.contains("no chain head"), "{}", broken.reason);
     }
 
     async fn verify_while_four_writers_record_reports_intact_every_time(store) {

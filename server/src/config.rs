@@ -181,9 +181,26 @@ impl SiteArgs {
     }
 }
 
-/// `url` with the password of its user-info (`scheme://user:PASSWORD@host`) replaced
-/// by `***`, for logs. Anything that is not such a URL comes back unchanged.
+/// `url` with the password of its user-info (`scheme://user:PASSWORD@host`) and any
+/// `password=` query parameter replaced by `***`, for logs.
 pub fn mask_password(url: &str) -> String {
+    let masked = mask_user_info(url);
+    match masked.split_once('?') {
+        Some((base, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", query.join("&"))
+        }
+        None => masked,
+    }
+}
+
+fn mask_user_info(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -234,6 +251,10 @@ mod tests {
             "sqlite://data/x.sqlite3"
         );
         assert_eq!(mask_password("smtp://host:25/a@b"), "smtp://host:25/a@b");
+        assert_eq!(
+            mask_password("postgres://h/db?user=app&password=pw&sslmode=require"),
+            "postgres://h/db?user=app&password=***&sslmode=require"
+        );
     }
 
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {

@@ -25,16 +25,22 @@ pub async fn verify(store: &Store, anchors: Option<&str>) -> anyhow::Result<bool
         }
     }
     for account in accounts {
-        let anchor = anchors
+        // Every anchor kept for the team (a file may collect one a day), in one walk.
+        let mine: Vec<log::Anchor> = anchors
             .iter()
-            .find(|(slug, _)| *slug == account.slug)
-            .map(|(_, a)| a);
-        let v = log::verify_to_anchor(store, account.id, anchor).await?;
+            .filter(|(slug, _)| *slug == account.slug)
+            .map(|(_, a)| a.clone())
+            .collect();
+        let v = log::verify_to_anchors(store, account.id, &mine).await?;
         match v.first_broken {
             None => {
-                let checked = anchor.map_or(String::new(), |a| {
-                    format!(", anchor at {} matches", a.sequence)
-                });
+                let checked = match mine.iter().map(|a| a.sequence).max() {
+                    Some(furthest) if mine.len() == 1 => format!(", anchor at {furthest} matches"),
+                    Some(furthest) => {
+                        format!(", {} anchors up to {furthest} match", mine.len())
+                    }
+                    None => String::new(),
+                };
                 println!(
                     "{}: {} events, chain intact{checked}",
                     account.slug, v.checked

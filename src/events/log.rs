@@ -153,7 +153,7 @@ pub struct Verification {
     pub checked: u64,
     pub first_broken: Option<BrokenLink>,
     /// Where the chain stood when the walk began (`None` for an account without one):
-    /// keep it outside the database and check it later with [`verify_to_anchor`].
+    /// keep it outside the database and check it later with [`verify_to_anchors`].
     pub head: Option<Anchor>,
 }
 
@@ -216,15 +216,15 @@ impl std::fmt::Display for Anchor {
 /// the newest event's hash must equal the head's, so a rewritten or removed newest row
 /// is caught even when its sequence still fits.
 pub async fn verify(store: &Store, account: AccountId) -> Result<Verification> {
-    verify_to_anchor(store, account, None).await
+    verify_to_anchors(store, account, &[]).await
 }
 
-/// [`verify`], also checking that the event at `anchor.sequence` still has the hash
-/// written down then.
-pub async fn verify_to_anchor(
+/// [`verify`], also checking that the event at each anchor's sequence still has the
+/// hash written down then.
+pub async fn verify_to_anchors(
     store: &Store,
     account: AccountId,
-    anchor: Option<&Anchor>,
+    anchors: &[Anchor],
 ) -> Result<Verification> {
     const PAGE: u32 = 1000;
     let head: Option<(i64, Vec<u8>)> = on_pool!(store, |p| sqlx::query_as(
@@ -241,10 +241,24 @@ pub async fn verify_to_anchor(
             .clone()
             .map(|(sequence, hash)| Anchor { sequence, hash }),
     };
-    let last = head.as_ref().map_or(0, |(s, _)| *s);
+    let last = match &head {
+        Some((s, _)) => *s,
+        None => {
+            // No head: a team whose head row was deleted to hide what its log holds.
+            if count(store, account).await? > 0 {
+                v.first_broken = Some(BrokenLink {
+                    sequence: 1,
+                    event_id: Uuid::nil(),
+                    reason: "the team has events but no chain head: the head was removed"
+                        .to_owned(),
+                });
+            }
+            return Ok(v);
+        }
+    };
     let mut expected_prev = GENESIS_HASH.to_vec();
     let mut expected_seq = 1i64;
-    let mut anchor_seen = false;
+    let mut anchors_seen = 0;
     'walk: while expected_seq <= last {
         let page = read(store, account, expected_seq - 1, PAGE).await?;
         if page.is_empty() {
@@ -262,8 +276,9 @@ pub async fn verify_to_anchor(
                 Some("prev_hash does not match the previous event's hash".to_owned())
             } else if stored.row.chain_hash() != stored.hash {
                 Some("content does not match its hash: the row was altered".to_owned())
-            } else if anchor
-                .is_some_and(|a| a.sequence == stored.row.sequence && a.hash != stored.hash)
+            } else if anchors
+                .iter()
+                .any(|a| a.sequence == stored.row.sequence && a.hash != stored.hash)
             {
                 Some(
                     "its hash is not the one anchored: the log was rewritten from here \
@@ -281,7 +296,10 @@ pub async fn verify_to_anchor(
                 });
                 return Ok(v);
             }
-            anchor_seen |= anchor.is_some_and(|a| a.sequence == stored.row.sequence);
+            anchors_seen += anchors
+                .iter()
+                .filter(|a| a.sequence == stored.row.sequence)
+                .count();
             expected_prev = stored.hash;
             expected_seq += 1;
             v.checked += 1;
@@ -311,10 +329,10 @@ pub async fn verify_to_anchor(
             return Ok(v);
         }
     }
-    if let Some(a) = anchor.filter(|_| !anchor_seen) {
+    if anchors_seen < anchors.len() {
+        let furthest = anchors.iter().map(|a| a.sequence).max().unwrap_or_default();
         v.first_broken = Some(missing(format!(
-            "the anchored sequence {} is past the chain's end: events were removed",
-            a.sequence
+            "the anchored sequence {furthest} is past the chain's end: events were removed"
         )));
     }
     Ok(v)

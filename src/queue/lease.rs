@@ -97,20 +97,21 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// Extends the leases of `jobs` to `now + lease` (a heartbeat). Returns the ids of the
-/// jobs still held; a job missing from it was lost (its lease ran out and another claim
-/// took it, or it was deleted) and its handler should stop.
-pub async fn extend(store: &Store, jobs: &[Job], lease: Duration) -> Result<Vec<Uuid>> {
+/// Extends the leases of `jobs` to `now + lease` (a heartbeat). Returns the claims still
+/// held, as `(id, lease_token)`; a job missing from it was lost (its lease ran out and
+/// another claim took it — perhaps this worker's own — or it was deleted) and its
+/// handler should stop.
+pub async fn extend(store: &Store, jobs: &[Job], lease: Duration) -> Result<Vec<(Uuid, Uuid)>> {
     let until = now_micros().saturating_add(duration_micros(lease));
     let mut held = Vec::with_capacity(jobs.len());
     let _writer = store.writer().await?;
     for chunk in jobs.chunks(CHUNK) {
-        let ids: Vec<Uuid> = on_writer!(store, |p| {
+        let ids: Vec<(Uuid, Uuid)> = on_writer!(store, |p| {
             let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET locked_until = ");
             q.push_bind(until).push(" WHERE state = 'ready' AND ");
             where_held(&mut q, chunk);
-            q.push(" RETURNING id");
-            q.build_query_scalar().fetch_all(p).await?
+            q.push(" RETURNING id, lease_token");
+            q.build_query_as().fetch_all(p).await?
         });
         held.extend(ids);
     }

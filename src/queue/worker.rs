@@ -215,7 +215,8 @@ impl Worker {
                 _ = &mut deadline => break,
             }
         }
-        running.abort_all();
+        // Stopped and waited for, so no copy still runs once its job is released.
+        running.shutdown().await;
         for (job, _) in in_flight.values() {
             if let Err(e) = release(&this.store, job).await {
                 tracing::warn!(job = %job.id, error = %e, "could not release a job at shutdown");
@@ -252,7 +253,7 @@ impl Worker {
             }
         };
         in_flight.retain(|_, (job, task)| {
-            if held.contains(&job.id) {
+            if job.lease_token.is_some_and(|t| held.contains(&(job.id, t))) {
                 return true;
             }
             tracing::warn!(job = %job.id, kind = %job.kind, "job lost its lease; stopping this copy");

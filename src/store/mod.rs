@@ -909,6 +909,27 @@ mod tests {
     }
 
     #[test]
+    fn postgres_connections_get_time_limits_unless_the_url_sets_its_own() {
+        let plain = postgres_options("postgres://app@127.0.0.1/db").expect("options");
+        let sent = plain.get_options().unwrap_or_default();
+        assert!(sent.contains("statement_timeout=30s"), "{sent}");
+        assert!(
+            sent.contains("idle_in_transaction_session_timeout=60s"),
+            "{sent}"
+        );
+        let own =
+            postgres_options("postgres://app@127.0.0.1/db?options=-c%20statement_timeout%3D5s")
+                .expect("options");
+        let sent = own.get_options().unwrap_or_default();
+        assert!(sent.contains("statement_timeout=5s"), "{sent}");
+        assert!(!sent.contains("statement_timeout=30s"), "{sent}");
+        assert!(
+            sent.contains("idle_in_transaction_session_timeout=60s"),
+            "{sent}"
+        );
+    }
+
+    #[test]
     fn a_commit_notice_carries_its_activity_when_it_fits() {
         let small = notice_with("Ana moved Fix: login from To do to Doing", 3);
         let payload = commit_notice(&small);
