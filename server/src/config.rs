@@ -12,10 +12,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/chronicle.sqlite3";
 #[command(
     name = "chronicle",
     version,
-    about = "Chronicle: an event-driven team board",
-    // `chronicle --addr …` serves; `chronicle migrate --addr …` is an error, not a
-    // setting silently dropped.
-    args_conflicts_with_subcommands = true
+    about = "Chronicle: an event-driven team board"
 )]
 pub struct Cli {
     /// sqlite://FILE (embedded, default) or postgres://USER@HOST/DB (several nodes).
@@ -32,6 +29,45 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Parses the process's arguments (and the environment), exiting with clap's message
+    /// on an error.
+    pub fn parse_args() -> Self {
+        Self::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args`. A `serve` setting given as a flag before another command
+    /// (`chronicle --dev-mailbox migrate`) is an error rather than silently dropped;
+    /// from the environment it is fine (a deployment sets them for every command).
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut cmd = <Self as CommandFactory>::command();
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        if let Some(other) = matches.subcommand_name().filter(|n| *n != "serve") {
+            let serve_only: Vec<String> = cmd
+                .get_arguments()
+                .map(|a| a.get_id().as_str().to_owned())
+                .filter(|id| !matches!(id.as_str(), "database_url" | "help" | "version"))
+                .collect();
+            for id in serve_only {
+                let id = id.as_str();
+                if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                    return Err(cmd.error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "--{} is a setting of serve, not of {other}",
+                            id.replace('_', "-")
+                        ),
+                    ));
+                }
+            }
+        }
+        Self::from_arg_matches(&matches)
+    }
+
     /// The command to run: the one named, or `serve` with the top-level settings.
     pub fn command(self) -> Command {
         self.command.unwrap_or(Command::Serve(self.serve))
@@ -258,7 +294,7 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {
-        Cli::try_parse_from(std::iter::once("chronicle").chain(args.iter().copied()))
+        Cli::try_parse_args(std::iter::once("chronicle").chain(args.iter().copied()))
             .map(Cli::command)
     }
 
@@ -274,7 +310,22 @@ mod tests {
         };
         assert!(named.site.trust_proxy);
         assert!(matches!(parse(&["migrate"]), Ok(Command::Migrate)));
-        // A serve flag given to another command is refused, not ignored.
-        assert!(parse(&["--dev-mailbox", "migrate"]).is_err());
+        // A serve flag given to another command is refused, not ignored …
+        let err = parse(&["--dev-mailbox", "migrate"]).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("--dev-mailbox is a setting of serve"),
+            "{err}"
+        );
+        // … but the database URL is everyone's, before or after the command.
+        for args in [
+            &["--database-url", "sqlite://x.db", "migrate"][..],
+            &["migrate", "--database-url", "sqlite://x.db"][..],
+        ] {
+            let cli = Cli::try_parse_args(std::iter::once("chronicle").chain(args.iter().copied()))
+                .expect("parses");
+            assert_eq!(cli.database_url, "sqlite://x.db");
+            assert!(matches!(cli.command(), Command::Migrate));
+        }
     }
 }

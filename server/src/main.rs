@@ -1,6 +1,5 @@
 //! `chronicle`: serve the app, or run a maintenance command.
 
-use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -21,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let database_url = cli.database_url.clone();
     match cli.command() {
         Command::Migrate => {

@@ -185,6 +185,12 @@ async fn the_bare_command_takes_serve_settings_from_the_environment() {
     );
 
     // The development mailbox is really on: the README's sign-in path works.
+    let port: u16 = settings
+        .split("addr=127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("the port in the settings line");
     let page = reqwest::get(format!("http://127.0.0.1:{port}/dev/mailbox"))
         .await
         .expect("GET /dev/mailbox")
