@@ -142,14 +142,7 @@ pub async fn forge_tail(
     let rows = crate::events::log::read(store, account, 0, 100_000)
         .await
         .expect("read the log");
-    let literal = |bytes: &[u8]| {
-        let hex = crate::events::log::hex(bytes);
-        if db.url.starts_with("postgres") {
-            format!("decode('{hex}', 'hex')")
-        } else {
-            format!("X'{hex}'")
-        }
-    };
+    let literal = |bytes: &[u8]| bytes_literal(db, bytes);
     let mut prev: Option<Vec<u8>> = None;
     let mut sql = String::new();
     for stored in rows {
@@ -181,6 +174,16 @@ pub async fn forge_tail(
         prev = Some(hash);
     }
     execute_raw(db, &sql).await.expect("forge the tail");
+}
+
+/// Bytes (a hash) as an SQL literal of the engine's binary type (`bytea` / blob).
+pub fn bytes_literal(db: &TestDb, bytes: &[u8]) -> String {
+    let hex = crate::events::log::hex(bytes);
+    if db.url.starts_with("postgres") {
+        format!("decode('{hex}', 'hex')")
+    } else {
+        format!("X'{hex}'")
+    }
 }
 
 /// A UUID as an SQL literal of the engine's column type (PostgreSQL `uuid`, SQLite blob).

@@ -4,8 +4,8 @@
 use chronicle::events::log::{self, Anchor};
 use chronicle::events::RecordOptions;
 use chronicle::testing::{
-    account, allow_log_tampering, card_moved, card_ref, execute_raw, forge_tail, member,
-    uuid_literal,
+    account, allow_log_tampering, bytes_literal, card_moved, card_ref, execute_raw, forge_tail,
+    member, uuid_literal,
 };
 use chronicle::Store;
 
@@ -35,9 +35,8 @@ chronicle::engine_tests! {
         let newest = log::get(&store, acme.id, 4).await.expect("newest");
         let mut row = newest.row.clone();
         row.actor_name = "Mallory".into();
-        let hash = log::hex(&row.chain_hash());
+        let hash = bytes_literal(db, &row.chain_hash());
         allow_log_tampering(db).await;
-        let hash = if db.url.starts_with("postgres") { format!("decode('{hash}', 'hex')") } else { format!("X'{hash}'") };
         execute_raw(db, &format!(
             "UPDATE events SET actor_name = 'Mallory', hash = {hash} WHERE account_id = {} AND sequence = 4",
             uuid_literal(db, acme.id.0)
@@ -88,8 +87,7 @@ chronicle::engine_tests! {
         // Cut the last two events and move the head back consistently.
         allow_log_tampering(db).await;
         let id = uuid_literal(db, acme.id.0);
-        let hash3 = log::hex(&log::get(&store, acme.id, 3).await.expect("event 3").hash);
-        let hash3 = if db.url.starts_with("postgres") { format!("decode('{hash3}', 'hex')") } else { format!("X'{hash3}'") };
+        let hash3 = bytes_literal(db, &log::get(&store, acme.id, 3).await.expect("event 3").hash);
         execute_raw(db, &format!(
             "DELETE FROM events WHERE account_id = {id} AND sequence > 3; \
              UPDATE event_chains SET last_sequence = 3, last_hash = {hash3} WHERE account_id = {id}"

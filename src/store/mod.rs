@@ -648,6 +648,7 @@ impl Store {
         let store = self.clone();
         Some(tokio::spawn(async move {
             let mut reconnecting = false;
+            let mut listened_before = false;
             loop {
                 if reconnecting {
                     // A restarting server is not asked again at once.
@@ -665,9 +666,14 @@ impl Store {
                     tracing::warn!(error = %e, "LISTEN chronicle_events failed; retrying");
                     continue;
                 }
-                if let Err(e) = store.announce_all_heads().await {
-                    tracing::warn!(error = %e, "could not announce chain heads after reconnecting");
+                // Only after a lost connection: at the first start nothing was missed
+                // (streams begin from the database), so start-up reads no heads.
+                if listened_before {
+                    if let Err(e) = store.announce_all_heads().await {
+                        tracing::warn!(error = %e, "could not announce chain heads after reconnecting");
+                    }
                 }
+                listened_before = true;
                 // `try_recv` says when the connection is lost (`recv` would reconnect
                 // silently, hiding the gap).
                 while let Ok(Some(n)) = listener.try_recv().await {
