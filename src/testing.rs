@@ -101,6 +101,38 @@ macro_rules! engine_tests {
 
 /// Runs `sql` on a connection of its own, bypassing the engine: how tests tamper with
 /// the log or inspect what the engine hides.
+/// The plan PostgreSQL chooses now for a worker's claim of `kinds`, begun the way the
+/// worker begins it, as `EXPLAIN` prints it (one line per plan node). `plain` leaves
+/// out the claim's planner settings, to show what the planner would pick on its own.
+pub async fn postgres_claim_plan(store: &Store, kinds: &[String], plain: bool) -> String {
+    let crate::store::Pool::Postgres(pool) = &store.pool else {
+        panic!("postgres_claim_plan needs a PostgreSQL store");
+    };
+    let begin = if plain {
+        "BEGIN"
+    } else {
+        crate::queue::PLAN_CLAIM_BY_RUN_AT
+    };
+    let mut tx = pool.begin_with(begin).await.expect("begin");
+    let sql = format!(
+        "EXPLAIN {}",
+        crate::queue::claim_sql(crate::store::Engine::Postgres, kinds.len())
+    );
+    let mut q = sqlx::query_scalar::<_, String>(&sql)
+        .bind("reason")
+        .bind(i64::MAX)
+        .bind("plan")
+        .bind(uuid::Uuid::nil())
+        .bind(i64::MAX)
+        .bind(24_i64);
+    for kind in kinds {
+        q = q.bind(kind);
+    }
+    let lines = q.fetch_all(&mut *tx).await.expect("explain the claim");
+    tx.rollback().await.expect("rollback");
+    lines.join("\n")
+}
+
 pub async fn execute_raw(db: &TestDb, sql: &str) -> Result<u64, sqlx::Error> {
     use sqlx::Connection;
     if db.url.starts_with("postgres") {

@@ -225,6 +225,27 @@ chronicle::engine_tests! {
         assert_eq!(queue::counts(&store).await.expect("counts").ready, 0);
     }
 
+    async fn spent_jobs_at_the_head_of_the_queue_do_not_take_a_claims_slots(store) {
+        let kinds = kinds(&["test.crash"]);
+        for _ in 0..3 {
+            enqueue(&store, NewJob { max_attempts: 1, ..NewJob::new("test.crash", json!(null)) }).await;
+        }
+        // Their one attempt each is taken by a process that dies.
+        let doomed = queue::claim(&store, "doomed", &kinds, 10, Duration::from_millis(20)).await.expect("claim");
+        assert_eq!(doomed.len(), 3);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        // Two live jobs queue behind the three spent ones.
+        let live: Vec<_> = [enqueue(&store, NewJob::new("test.crash", json!(1))).await, enqueue(&store, NewJob::new("test.crash", json!(2))).await]
+            .into_iter().map(|id| id.expect("id")).collect();
+        let claimed = queue::claim(&store, "next", &kinds, 2, Duration::from_secs(30)).await.expect("claim");
+        let mut ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
+        ids.sort();
+        let mut want = live.clone();
+        want.sort();
+        assert_eq!(ids, want, "both live jobs are claimed although three spent ones were buried first");
+        assert_eq!(queue::dead_jobs(&store, 10).await.expect("dead").len(), 3);
+    }
+
     async fn a_hung_handler_is_stopped_at_its_time_limit_and_ends_dead_while_others_run(store) {
         let hung = Sleeper::new("test.hung", Duration::from_secs(86_400), Duration::from_millis(1500));
         let quick = Counting::new("test.quick");
@@ -408,4 +429,45 @@ async fn postgres_wakes_another_nodes_worker_through_notify() {
     );
     stop.send(true).expect("stop");
     task.await.expect("join").expect("worker");
+}
+
+/// A burst fills the table before autovacuum has analysed it. Left to its guesses, the
+/// planner then sorts every ready job for each claim (the drain of 60,000 jobs took
+/// minutes); the claim's own planner settings keep it walking `jobs_ready` in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_claims_walk_the_ready_index_even_before_the_table_is_analysed() {
+    let (store, db) = chronicle::testing::postgres().await;
+    // No analysis may happen behind the test's back.
+    chronicle::testing::execute_raw(&db, "ALTER TABLE jobs SET (autovacuum_enabled = false)")
+        .await
+        .expect("autovacuum off");
+    let mut tx = store.begin().await.expect("begin");
+    for i in 0..3_000 {
+        queue::enqueue(&mut tx, NewJob::new("test.burst", json!(i)))
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    let kinds = kinds(&["test.burst", "test.other"]);
+
+    let guessed = chronicle::testing::postgres_claim_plan(&store, &kinds, true).await;
+    assert!(
+        guessed.contains("Sort"),
+        "without the claim's settings the planner sorts every ready job (what this \
+         test guards against); if this PostgreSQL no longer does, revisit \
+         PLAN_CLAIM_BY_RUN_AT:\n{guessed}"
+    );
+    let plan = chronicle::testing::postgres_claim_plan(&store, &kinds, false).await;
+    assert!(plan.contains("Index Scan using jobs_ready"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
+
+    let claimed = queue::claim(&store, "w", &kinds, 24, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    let mut claimed: Vec<i64> = claimed
+        .iter()
+        .map(|j| j.payload.as_i64().expect("n"))
+        .collect();
+    claimed.sort();
+    assert_eq!(claimed, (0..24).collect::<Vec<_>>(), "the oldest 24");
 }

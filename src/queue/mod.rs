@@ -14,6 +14,7 @@ mod recurring;
 mod worker;
 
 pub use lease::{claim, complete, complete_many, extend, fail, release};
+pub(crate) use lease::{claim_sql, PLAN_CLAIM_BY_RUN_AT};
 pub use recurring::schedule_recurring;
 pub use worker::{JobHandler, Worker, WorkerConfig, DEFAULT_TIME_LIMIT};
 
