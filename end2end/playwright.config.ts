@@ -1,6 +1,6 @@
 import { defineConfig } from "@playwright/test";
 
-// The server under test is the real binary built by `cargo leptos build`, on its own
+// The server under test is the real binary built by `scripts/build`, on its own
 // port and a fresh SQLite file per run. `scripts/test` sets CHRONICLE_BIN and
 // LEPTOS_SITE_ROOT; `webServer` waits until /healthz answers before any test starts.
 const port = Number(process.env.CHRONICLE_E2E_PORT ?? 3900);
