@@ -21,4 +21,4 @@ pub mod testing;
 pub mod validate;
 
 pub use error::{Error, Result};
-pub use store::{Engine, Store};
+pub use store::{Engine, LogProtection, Store};

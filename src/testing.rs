@@ -11,8 +11,14 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postg
 
 /// Keeps the test's database alive; SQLite's directory is removed on drop.
 pub struct TestDb {
-    /// The database URL, for a second connection or a second server process.
+    /// The database URL, for a second connection or a second server process. On
+    /// PostgreSQL it logs in as a serving login (a member of `chronicle_serving` only,
+    /// as in production), not as the tables' owner.
     pub url: String,
+    /// The owner's URL (a superuser on PostgreSQL; the same file on SQLite): what tests
+    /// use to tamper with the log or to look behind the engine, as someone with
+    /// database access would.
+    pub owner_url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -26,6 +32,7 @@ pub async fn sqlite() -> (Store, TestDb) {
     (
         store,
         TestDb {
+            owner_url: url.clone(),
             url,
             _dir: Some(dir),
         },
@@ -33,9 +40,47 @@ pub async fn sqlite() -> (Store, TestDb) {
 }
 
 pub async fn postgres() -> (Store, TestDb) {
-    let url = fresh_postgres_database().await;
-    let store = Store::open(&url).await.expect("open PostgreSQL store");
-    (store, TestDb { url, _dir: None })
+    let owner_url = fresh_postgres_database().await;
+    let url = serving_login_url(&owner_url).await;
+    let store = Store::open_migrated_by(&url, &owner_url)
+        .await
+        .expect("open PostgreSQL store as the serving login");
+    (
+        store,
+        TestDb {
+            url,
+            owner_url,
+            _dir: None,
+        },
+    )
+}
+
+/// The login PostgreSQL tests serve as: a member of `chronicle_serving` only.
+pub const TEST_SERVING_LOGIN: &str = "chronicle_test_serving";
+
+/// `owner_url` with the test serving login instead of its user, after making sure the
+/// login exists and migrating the database (which creates `chronicle_serving`).
+async fn serving_login_url(owner_url: &str) -> String {
+    use sqlx::Connection;
+    let owner = Store::open(owner_url).await.expect("migrate as the owner");
+    owner.close().await;
+    let mut admin = sqlx::PgConnection::connect(owner_url)
+        .await
+        .expect("connect as the owner");
+    // Roles are cluster-wide and tests run in parallel: another may be making it.
+    sqlx::raw_sql(&format!(
+        "DO $$ BEGIN CREATE ROLE {TEST_SERVING_LOGIN} LOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         DO $$ BEGIN GRANT chronicle_serving TO {TEST_SERVING_LOGIN}; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+    ))
+    .execute(&mut admin)
+    .await
+    .expect("create the serving login");
+    admin.close().await.ok();
+    let (scheme, rest) = owner_url.split_once("://").expect("URL with a scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{TEST_SERVING_LOGIN}@{host}")
 }
 
 /// Creates an empty database and returns its URL.
@@ -99,8 +144,6 @@ macro_rules! engine_tests {
     };
 }
 
-/// Runs `sql` on a connection of its own, bypassing the engine: how tests tamper with
-/// the log or inspect what the engine hides.
 /// The plan PostgreSQL chooses now for a worker's claim of `kinds`, begun the way the
 /// worker begins it, as `EXPLAIN` prints it (one line per plan node). `plain` leaves
 /// out the claim's planner settings, to show what the planner would pick on its own.
@@ -133,15 +176,17 @@ pub async fn postgres_claim_plan(store: &Store, kinds: &[String], plain: bool) -
     lines.join("\n")
 }
 
+/// Runs `sql` on a connection of its own, bypassing the engine: how tests tamper with
+/// the log or inspect what the engine hides.
 pub async fn execute_raw(db: &TestDb, sql: &str) -> Result<u64, sqlx::Error> {
     use sqlx::Connection;
-    if db.url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+    if db.owner_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&db.owner_url).await?;
         let n = sqlx::raw_sql(sql).execute(&mut conn).await?.rows_affected();
         conn.close().await?;
         Ok(n)
     } else {
-        let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
+        let mut conn = sqlx::SqliteConnection::connect(&db.owner_url).await?;
         let n = sqlx::raw_sql(sql).execute(&mut conn).await?.rows_affected();
         conn.close().await?;
         Ok(n)
@@ -411,14 +456,16 @@ pub async fn join(
 /// The first column of the first row of `sql`, run on a connection of its own.
 pub async fn query_i64(db: &TestDb, sql: &str) -> i64 {
     use sqlx::Connection;
-    if db.url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    if db.owner_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&db.owner_url)
+            .await
+            .expect("connect");
         sqlx::query_scalar(sql)
             .fetch_one(&mut conn)
             .await
             .expect(sql)
     } else {
-        let mut conn = sqlx::SqliteConnection::connect(&db.url)
+        let mut conn = sqlx::SqliteConnection::connect(&db.owner_url)
             .await
             .expect("connect");
         sqlx::query_scalar(sql)

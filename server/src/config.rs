@@ -19,6 +19,12 @@ pub struct Cli {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
 
+    /// PostgreSQL: a login that owns the tables, used only to apply migrations, so the
+    /// serving login (DATABASE_URL, a member of `chronicle_serving`) need not own them
+    /// and cannot alter the event log. Unset: DATABASE_URL migrates too.
+    #[arg(long, env = "CHRONICLE_MIGRATE_DATABASE_URL", global = true)]
+    pub migrate_database_url: Option<String>,
+
     #[command(subcommand)]
     command: Option<Command>,
 
@@ -50,7 +56,12 @@ impl Cli {
             let serve_only: Vec<String> = cmd
                 .get_arguments()
                 .map(|a| a.get_id().as_str().to_owned())
-                .filter(|id| !matches!(id.as_str(), "database_url" | "help" | "version"))
+                .filter(|id| {
+                    !matches!(
+                        id.as_str(),
+                        "database_url" | "migrate_database_url" | "help" | "version"
+                    )
+                })
                 .collect();
             for id in serve_only {
                 let id = id.as_str();

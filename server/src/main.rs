@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 
 use chronicle::identity::mail::MailJobs;
 use chronicle::queue::{Worker, WorkerConfig};
-use chronicle::Store;
+use chronicle::{LogProtection, Store};
 use chronicle_server::config::{
     leptos_options, mask_password, BenchKind, Cli, Command, JobsAction, Projection, ServeArgs,
 };
@@ -22,9 +22,18 @@ async fn main() -> anyhow::Result<()> {
 
     let cli = Cli::parse_args();
     let database_url = cli.database_url.clone();
+    let owner_url = cli.migrate_database_url.clone();
+    // Opens the database for a command, migrating it through the owner's login if one
+    // is set.
+    let open = || async {
+        match &owner_url {
+            Some(owner) => Store::open_migrated_by(&database_url, owner).await,
+            None => Store::open(&database_url).await,
+        }
+    };
     match cli.command() {
         Command::Migrate => {
-            let store = Store::connect(&database_url).await?;
+            let store = Store::connect(owner_url.as_deref().unwrap_or(&database_url)).await?;
             store.migrate().await?;
             let status = store.status().await?;
             println!(
@@ -38,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
             let leptos = leptos_options(addr)?;
             let transport =
                 chronicle_server::mail::transport(site.smtp_url.as_deref(), &site.mail_from)?;
-            let store = Store::open(&database_url).await?;
+            let store = open().await?;
             let status = store.status().await?;
             let listener = TcpListener::bind(leptos.site_addr).await?;
             tracing::info!(
@@ -48,6 +57,10 @@ async fn main() -> anyhow::Result<()> {
                 status.engine,
                 status.migration_version.unwrap_or(0)
             );
+            if let Some(owner) = &owner_url {
+                tracing::info!("migrations: through {}", mask_password(owner));
+            }
+            warn_if_the_log_is_alterable(&store).await?;
             // What this process was told, so an operator can see a setting was taken.
             tracing::info!(
                 "settings: database_url={} addr={} {}",
@@ -94,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
                 })?),
                 None => None,
             };
-            let store = Store::open(&database_url).await?;
+            let store = open().await?;
             let intact = maintenance::verify(&store, anchors.as_deref()).await?;
             store.close().await;
             if !intact {
@@ -104,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay {
             projection: Projection::Activity { account },
         } => {
-            let store = Store::open(&database_url).await?;
+            let store = open().await?;
             maintenance::replay_activity(&store, account.as_deref()).await?;
             store.close().await;
         }
@@ -162,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&rounds)?);
         }
         Command::Bench { which } => {
-            let store = Store::open(&database_url).await?;
+            let store = open().await?;
             match which {
                 BenchKind::Record { events, batches } => {
                     let r = chronicle::bench::record::run(&store, events, batches).await?;
@@ -201,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
         }
         Command::Jobs { action } => {
-            let store = Store::open(&database_url).await?;
+            let store = open().await?;
             match action {
                 JobsAction::Dead => maintenance::list_dead_jobs(&store).await?,
                 JobsAction::Retry { id } => {
@@ -211,6 +224,19 @@ async fn main() -> anyhow::Result<()> {
             }
             store.close().await;
         }
+    }
+    Ok(())
+}
+
+/// Says at start when this server's own login could rewrite the event log.
+async fn warn_if_the_log_is_alterable(store: &Store) -> anyhow::Result<()> {
+    if let LogProtection::Alterable { login, why } = store.log_protection().await? {
+        tracing::warn!(
+            "the database login {login} can alter the event log ({why}); only `chronicle \
+             verify` and its anchors would show a change. In production, serve as a login \
+             that is only a member of chronicle_serving and migrate through \
+             CHRONICLE_MIGRATE_DATABASE_URL (README: Database logins)"
+        );
     }
     Ok(())
 }

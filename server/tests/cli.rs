@@ -133,7 +133,7 @@ impl Drop for Running {
     }
 }
 
-/// How `scripts/run` (through `cargo leptos serve`) starts the server: no subcommand,
+/// How `cargo leptos serve` and `cargo leptos watch` start the server: no subcommand,
 /// every setting in the environment. Each one must be taken, as `serve` would take it.
 #[tokio::test]
 async fn the_bare_command_takes_serve_settings_from_the_environment() {
@@ -199,4 +199,68 @@ async fn the_bare_command_takes_serve_settings_from_the_environment() {
         .expect("body");
     assert!(page.contains("No mail yet."), "{page}");
     assert!(!page.contains("not found"), "{page}");
+}
+
+/// Starts `chronicle serve` on any free port with `envs` and returns it with its
+/// start-up log, up to and including the settings line.
+fn serve_until_settings(envs: &[(&str, &str)]) -> (Running, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chronicle"));
+    command
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .env("CHRONICLE_ADDR", "127.0.0.1:0")
+        .env_remove("CHRONICLE_MIGRATE_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start chronicle");
+    let stdout = child.stdout.take().expect("stdout");
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            let _ = send.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no settings line in the start-up log: {log:#?}"));
+        let done = line.contains("settings:");
+        log.push(line);
+        if done {
+            return (Running(child), log);
+        }
+    }
+}
+
+/// A server that logs in as the tables' owner is told it could rewrite its own log;
+/// one that serves as a member of `chronicle_serving` and migrates through the owner's
+/// login is not.
+#[tokio::test]
+async fn serve_warns_when_its_login_can_alter_the_event_log() {
+    let (_store, db) = chronicle::testing::postgres().await;
+    let (_owner, log) = serve_until_settings(&[("DATABASE_URL", &db.owner_url)]);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("can alter the event log") && l.contains("superuser")),
+        "{log:#?}"
+    );
+
+    let (_serving, log) = serve_until_settings(&[
+        ("DATABASE_URL", &db.url),
+        ("CHRONICLE_MIGRATE_DATABASE_URL", &db.owner_url),
+    ]);
+    assert!(
+        !log.iter().any(|l| l.contains("can alter the event log")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("migrations: through postgres://")),
+        "{log:#?}"
+    );
 }

@@ -30,6 +30,9 @@ use crate::error::{Error, Result};
 use crate::events::record::{ChainHead, Hash, Pending};
 use crate::inbox::Inbox;
 
+mod roles;
+pub use roles::LogProtection;
+
 /// Runs `$body` with `$p` bound to the engine's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
     ($store:expr, |$p:ident| $body:expr) => {
@@ -441,8 +444,24 @@ impl Store {
         }
     }
 
-    /// Applies the embedded migrations of this engine that are not applied yet.
+    /// Opens `url` after migrating through `owner_url`: the set-up in which the serving
+    /// login does not own the tables (see `migrations/postgres/0009_database_roles.sql`).
+    /// The serving store then only checks that the migrations are current.
+    pub async fn open_migrated_by(url: &str, owner_url: &str) -> Result<Store> {
+        let owner = Store::open(owner_url).await?;
+        owner.close().await;
+        Store::open(url).await
+    }
+
+    /// Applies the embedded migrations of this engine that are not applied yet. A
+    /// database whose applied migrations are exactly this binary's is left alone, so a
+    /// serving login that may not create or alter tables starts on a database its owner
+    /// has migrated; one that is behind or differs is migrated (and a login without the
+    /// rights to do so gets an error saying how to apply them).
     pub async fn migrate(&self) -> Result<()> {
+        if self.migrations_current().await? {
+            return Ok(());
+        }
         match &self.pool {
             Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
             Pool::Postgres(p) => {
@@ -454,7 +473,21 @@ impl Store {
                 )
                 .execute(&mut *conn)
                 .await?;
-                let migrated = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+                let migrated = POSTGRES_MIGRATIONS
+                    .run(&mut *conn)
+                    .await
+                    .map_err(|e| match &e {
+                        sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(d))
+                            if d.code().as_deref() == Some("42501") =>
+                        {
+                            Error::Config(format!(
+                                "this login may not migrate the database ({d}): apply the \
+                                 migrations as the tables' owner (`chronicle migrate` with \
+                                 CHRONICLE_MIGRATE_DATABASE_URL)"
+                            ))
+                        }
+                        _ => Error::from(e),
+                    });
                 sqlx::raw_sql("RESET statement_timeout; RESET idle_in_transaction_session_timeout")
                     .execute(&mut *conn)
                     .await?;
@@ -462,6 +495,35 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether the applied migrations are exactly those compiled into this binary (same
+    /// versions, same checksums, all successful).
+    async fn migrations_current(&self) -> Result<bool> {
+        if self.status().await?.migration_version.is_none() {
+            return Ok(false);
+        }
+        let applied: Vec<(i64, Vec<u8>, bool)> = on_pool!(self, |p| {
+            sqlx::query_as(
+                "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        let migrator = match self.engine() {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let compiled: Vec<(i64, &[u8])> = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| (m.version, m.checksum.as_ref()))
+            .collect();
+        Ok(applied.len() == compiled.len()
+            && applied
+                .iter()
+                .zip(&compiled)
+                .all(|((v, sum, ok), (cv, csum))| *ok && v == cv && sum.as_slice() == *csum))
     }
 
     /// The version of the newest migration compiled into this binary.
