@@ -134,4 +134,50 @@ chronicle::engine_tests! {
         }
         assert!(heads.last() > heads.first(), "the writers recorded during the walks: {heads:?}");
     }
+
+    async fn numbers_whose_text_the_database_rewrites_still_verify(store) {
+        // PostgreSQL's `jsonb` hands numbers back in its own text (`1e+16` as
+        // `10000000000000000`, `-0.0` as `0.0`); an honest row holding them must still
+        // verify, on both engines.
+        let acme = account(&store, "Acme").await;
+        let snapshot = serde_json::json!({
+            "estimate": 1e16,
+            "delta": -0.0,
+            "ratio": 1.5e-7,
+            "tiny": 1.2345678901234567e-300,
+            "huge": 1e300,
+            "big": 18_446_744_073_709_551_615_u64,
+            "low": i64::MIN,
+            "two": 2.0,
+            "list": [0.1, -3.0, 2.5e22],
+        });
+        let mut tx = store.begin().await.expect("begin");
+        chronicle::events::record(
+            &mut tx,
+            acme.id,
+            &member("Bob"),
+            &card_moved(&card_ref("Fix login")),
+            RecordOptions { snapshot: Some(snapshot), ..RecordOptions::default() },
+        )
+        .await
+        .expect("record");
+        tx.commit().await.expect("commit");
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        assert!(v.first_broken.is_none(), "{:?}", v.first_broken);
+        assert_eq!(v.checked, 2);
+    }
+
+    async fn a_row_of_an_unknown_hash_format_is_reported_not_guessed(store, db) {
+        let acme = account(&store, "Acme").await;
+        record_moves(&store, acme.id, 1).await;
+        allow_log_tampering(db).await;
+        execute_raw(db, &format!(
+            "UPDATE events SET hash_format = 9 WHERE account_id = {} AND sequence = 2",
+            uuid_literal(db, acme.id.0)
+        )).await.expect("tamper");
+        let v = log::verify(&store, acme.id).await.expect("verify");
+        let broken = v.first_broken.expect("reported");
+        assert_eq!(broken.sequence, 2);
+        assert!(broken.reason.contains("hash format 9"), "{}", broken.reason);
+    }
 }

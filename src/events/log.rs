@@ -4,6 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::canonical::HashFormat;
 use super::record::{EventRow, GENESIS_HASH};
 use super::{decode, AnyEvent, Scope};
 use crate::accounts::AccountId;
@@ -49,6 +50,7 @@ struct LogRow {
     created_at: OffsetDateTime,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+    hash_format: i16,
 }
 
 impl From<LogRow> for StoredEvent {
@@ -75,6 +77,7 @@ impl From<LogRow> for StoredEvent {
                 snapshot: r.snapshot.map(|s| s.0),
                 created_at: r.created_at,
                 prev_hash: r.prev_hash,
+                hash_format: r.hash_format,
             },
             hash: r.hash,
         }
@@ -83,7 +86,7 @@ impl From<LogRow> for StoredEvent {
 
 const COLUMNS: &str = "account_id, sequence, id, event_type, schema_version, subject_kind, \
     subject_id, project_id, board_id, card_id, actor_id, actor_name, data, metadata, \
-    batch_id, snapshot, created_at, prev_hash, hash";
+    batch_id, snapshot, created_at, prev_hash, hash, hash_format";
 
 /// Up to `limit` of `account`'s events after sequence `after`, oldest first.
 pub async fn read(
@@ -274,6 +277,12 @@ pub async fn verify_to_anchors(
                 ))
             } else if stored.row.prev_hash != expected_prev {
                 Some("prev_hash does not match the previous event's hash".to_owned())
+            } else if HashFormat::from_code(stored.row.hash_format).is_none() {
+                Some(format!(
+                    "its hash format {} is unknown to this build of chronicle: verify \
+                     with a newer one",
+                    stored.row.hash_format
+                ))
             } else if stored.row.chain_hash() != stored.hash {
                 Some("content does not match its hash: the row was altered".to_owned())
             } else if anchors

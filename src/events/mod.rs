@@ -8,6 +8,7 @@
 //! - [`record`] writes an event (plus its activity row and inbox jobs) inside the
 //!   caller's transaction; [`log`] reads and verifies the chain.
 
+pub mod canonical;
 pub mod catalog;
 mod changes;
 pub mod log;

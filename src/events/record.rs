@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::canonical::{canonical_json, canonical_json_as, chain_hash, HashFormat, HashInput};
 use super::registry::AnyEvent;
 use super::{DomainEvent, Scope, Subject};
 use crate::accounts::{truncate_to_micros, AccountId};
@@ -193,6 +193,7 @@ pub async fn record_any(
             .map(canonical_json),
         created_at: now,
         prev_hash: head.hash,
+        hash_format: HashFormat::CURRENT,
     };
     let hash = row.chain_hash();
     // What a live timeline will show, kept to announce with the commit (small commits).
@@ -394,15 +395,22 @@ pub struct EventRow {
     pub snapshot: Option<Value>,
     pub created_at: OffsetDateTime,
     pub prev_hash: Vec<u8>,
+    /// The [`HashFormat`] code the row was hashed with.
+    pub hash_format: i16,
 }
 
 impl EventRow {
-    /// `SHA-256(prev_hash || canonical JSON of every other column)`. The canonical form
-    /// sorts object keys and renders time as Unix microseconds, so it is the same
-    /// whichever engine stored the row and however it returned its JSON.
+    /// The row's hash by its own format (see [`super::canonical`]): the same whichever
+    /// engine stored the row and however it returned its JSON. A row of a format this
+    /// build does not know hashes to nothing, which matches no stored hash.
     pub fn chain_hash(&self) -> Vec<u8> {
-        let snapshot = self.snapshot.as_ref().map(canonical_json);
+        let Some(format) = HashFormat::from_code(self.hash_format) else {
+            return Vec::new();
+        };
+        let canonical = |v: &Value| canonical_json_as(v, format);
+        let snapshot = self.snapshot.as_ref().map(canonical);
         chain_hash(&HashInput {
+            format,
             account_id: self.account_id,
             sequence: self.sequence,
             id: self.id,
@@ -413,8 +421,8 @@ impl EventRow {
             scope: self.scope,
             actor_id: self.actor_id,
             actor_name: &self.actor_name,
-            data: &canonical_json(&self.data),
-            metadata: &canonical_json(&self.metadata),
+            data: &canonical(&self.data),
+            metadata: &canonical(&self.metadata),
             batch_id: self.batch_id,
             snapshot: snapshot.as_deref(),
             created_at: self.created_at,
@@ -443,11 +451,14 @@ pub(crate) struct NewEvent {
     pub(crate) snapshot: Option<String>,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) prev_hash: Hash,
+    /// Always [`HashFormat::CURRENT`]; the JSON columns above are its canonical text.
+    pub(crate) hash_format: HashFormat,
 }
 
 impl NewEvent {
     fn chain_hash(&self) -> Hash {
         chain_hash(&HashInput {
+            format: self.hash_format,
             account_id: self.account_id,
             sequence: self.sequence,
             id: self.id,
@@ -465,175 +476,6 @@ impl NewEvent {
             created_at: self.created_at,
             prev_hash: &self.prev_hash,
         })
-    }
-}
-
-/// What the chain hash covers, with JSON columns as canonical text.
-struct HashInput<'a> {
-    account_id: Uuid,
-    sequence: i64,
-    id: Uuid,
-    event_type: &'a str,
-    schema_version: i32,
-    subject_kind: &'a str,
-    subject_id: Uuid,
-    scope: Scope,
-    actor_id: Option<Uuid>,
-    actor_name: &'a str,
-    data: &'a str,
-    metadata: &'a str,
-    batch_id: Option<Uuid>,
-    snapshot: Option<&'a str>,
-    created_at: OffsetDateTime,
-    prev_hash: &'a [u8],
-}
-
-/// The one definition of an event's hash, for writing and for [`super::log::verify`].
-fn chain_hash(e: &HashInput<'_>) -> Hash {
-    let mut h = HashWriter(Sha256::new());
-    h.put(e.prev_hash);
-    // The top-level keys, written in sorted order; values streamed into the hash.
-    let created_at = (e.created_at.unix_timestamp_nanos() / 1000) as i64;
-    let fields: [(&str, &dyn Canonical); 17] = [
-        ("account_id", &e.account_id),
-        ("actor_id", &e.actor_id),
-        ("actor_name", &e.actor_name),
-        ("batch_id", &e.batch_id),
-        ("board_id", &e.scope.board),
-        ("card_id", &e.scope.card),
-        ("created_at", &created_at),
-        ("data", &Raw(e.data)),
-        ("id", &e.id),
-        ("metadata", &Raw(e.metadata)),
-        ("project_id", &e.scope.project),
-        ("sequence", &e.sequence),
-        ("snapshot", &e.snapshot.map(Raw)),
-        ("subject_id", &e.subject_id),
-        ("subject_kind", &e.subject_kind),
-        ("type", &e.event_type),
-        ("version", &e.schema_version),
-    ];
-    h.put(b"{");
-    for (i, (key, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            h.put(b",");
-        }
-        write_json(&mut h, key);
-        h.put(b":");
-        value.write_canonical(&mut h);
-    }
-    h.put(b"}");
-    h.0.finalize().into()
-}
-
-/// `value` as canonical JSON text: compact, object keys sorted at every level.
-pub(crate) fn canonical_json(value: &Value) -> String {
-    let mut out = Vec::with_capacity(256);
-    value.write_canonical(&mut out);
-    // Only serde_json's output and ASCII punctuation went in.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// Feeds bytes straight into SHA-256, so hashing allocates no buffer.
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Where canonical JSON goes: a hash or a buffer.
-trait Sink: std::io::Write {
-    fn put(&mut self, bytes: &[u8]) {
-        // Neither a hasher nor a Vec fails to take bytes.
-        let _ = self.write_all(bytes);
-    }
-}
-
-impl<W: std::io::Write> Sink for W {}
-
-/// JSON text that is canonical already, written as it is.
-struct Raw<'a>(&'a str);
-
-/// A value in its canonical JSON form: objects with sorted keys at every level.
-trait Canonical {
-    fn write_canonical(&self, h: &mut dyn Sink);
-}
-
-macro_rules! canonical_as_json {
-    ($($t:ty),*) => {$(
-        impl Canonical for $t {
-            fn write_canonical(&self, h: &mut dyn Sink) {
-                write_json(h, self);
-            }
-        }
-    )*};
-}
-canonical_as_json!(Uuid, Option<Uuid>, &str, i64, i32);
-
-/// A plain value as JSON (serialising plain values into a hasher or a Vec cannot fail).
-fn write_json<T: Serialize + ?Sized>(h: &mut dyn Sink, value: &T) {
-    let _ = serde_json::to_writer(h, value);
-}
-
-impl Canonical for Raw<'_> {
-    fn write_canonical(&self, h: &mut dyn Sink) {
-        h.put(self.0.as_bytes());
-    }
-}
-
-impl Canonical for Option<Raw<'_>> {
-    fn write_canonical(&self, h: &mut dyn Sink) {
-        match self {
-            Some(raw) => raw.write_canonical(h),
-            None => h.put(b"null"),
-        }
-    }
-}
-
-impl Canonical for Value {
-    fn write_canonical(&self, h: &mut dyn Sink) {
-        match self {
-            Value::Object(map) => {
-                h.put(b"{");
-                let write = |i: usize, k: &String, v: &Value, h: &mut dyn Sink| {
-                    if i > 0 {
-                        h.put(b",");
-                    }
-                    write_json(h, k);
-                    h.put(b":");
-                    v.write_canonical(h);
-                };
-                if map.keys().is_sorted() {
-                    for (i, (k, v)) in map.iter().enumerate() {
-                        write(i, k, v, h);
-                    }
-                } else {
-                    let mut entries: Vec<_> = map.iter().collect();
-                    entries.sort_by(|a, b| a.0.cmp(b.0));
-                    for (i, (k, v)) in entries.into_iter().enumerate() {
-                        write(i, k, v, h);
-                    }
-                }
-                h.put(b"}");
-            }
-            Value::Array(items) => {
-                h.put(b"[");
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        h.put(b",");
-                    }
-                    v.write_canonical(h);
-                }
-                h.put(b"]");
-            }
-            scalar => write_json(h, scalar),
-        }
     }
 }
 
@@ -665,7 +507,7 @@ impl PendingEvent {
     }
 }
 
-const EVENT_BINDS: usize = 19;
+const EVENT_BINDS: usize = 20;
 /// An activity row costs no binds of its own: activities are copied from the events
 /// just inserted, selected by (account, first sequence, last sequence) ranges.
 const RANGE_BINDS: usize = 3;
@@ -675,7 +517,8 @@ const MAX_BINDS: usize = 30_000;
 
 const EVENT_INSERT: &str = "INSERT INTO events (account_id, sequence, id, event_type, \
     schema_version, subject_kind, subject_id, project_id, board_id, card_id, actor_id, \
-    actor_name, data, metadata, batch_id, snapshot, created_at, prev_hash, hash) ";
+    actor_name, data, metadata, batch_id, snapshot, created_at, prev_hash, hash, \
+    hash_format) ";
 pub(crate) const ACTIVITY_INSERT: &str = "INSERT INTO activities (account_id, sequence, event_id, \
     event_type, subject_kind, subject_id, project_id, board_id, card_id, creator_id, \
     batch_id, created_at) ";
@@ -775,7 +618,8 @@ macro_rules! flush_statement {
                     .push_unseparated(json)
                     .push_bind(r.created_at)
                     .push_bind(&r.prev_hash[..])
-                    .push_bind(&p.hash[..]);
+                    .push_bind(&p.hash[..])
+                    .push_bind(r.hash_format.code());
             });
             // PostgreSQL's CTEs cannot read each other's rows from the table: the
             // activity part selects them from this part's RETURNING instead.
@@ -957,23 +801,6 @@ mod tests {
     }
 
     #[test]
-    fn canonical_json_sorts_keys_at_every_level() {
-        let hash_of = |v: &Value| {
-            let mut h = HashWriter(Sha256::new());
-            v.write_canonical(&mut h);
-            h.0.finalize().to_vec()
-        };
-        let mut expected = Sha256::new();
-        expected.update(br#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#);
-        let value = json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}});
-        assert_eq!(hash_of(&value), expected.finalize().to_vec());
-        assert_eq!(
-            canonical_json(&value),
-            r#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#
-        );
-    }
-
-    #[test]
     fn the_chain_hash_covers_every_column() {
         let row = EventRow {
             account_id: Uuid::nil(),
@@ -992,6 +819,7 @@ mod tests {
             snapshot: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             prev_hash: GENESIS_HASH.to_vec(),
+            hash_format: HashFormat::CURRENT.code(),
         };
         let base = row.chain_hash();
         let changed = [
@@ -1022,9 +850,57 @@ mod tests {
                 prev_hash: vec![1; 32],
                 ..row.clone()
             },
+            EventRow {
+                hash_format: 1,
+                ..row.clone()
+            },
         ];
         for other in changed {
             assert_ne!(other.chain_hash(), base, "{other:?}");
         }
+    }
+
+    /// Rows hashed before format 2 existed must verify forever: format 1's hash of this
+    /// row is the one the code before format 2 computed (recorded from it, with a float
+    /// in the data and the snapshot).
+    #[test]
+    fn format_1_hashes_exactly_as_before_format_2() {
+        let row = EventRow {
+            account_id: Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_0001),
+            sequence: 7,
+            id: Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_0002),
+            event_type: "card.moved".into(),
+            schema_version: 1,
+            subject_kind: "card".into(),
+            subject_id: Uuid::from_u128(3),
+            scope: Scope {
+                project: Some(Uuid::from_u128(4)),
+                board: Some(Uuid::from_u128(5)),
+                card: Some(Uuid::from_u128(3)),
+            },
+            actor_id: Some(Uuid::from_u128(6)),
+            actor_name: "Ana Lima".into(),
+            data: json!({"title": "Fix login", "to": {"name": "Doing", "position": 2}, "weight": 1.5}),
+            metadata: json!({"request_id": "r-1"}),
+            batch_id: None,
+            snapshot: Some(json!({"due": null, "n": [1, 2.5, -3]})),
+            created_at: OffsetDateTime::from_unix_timestamp(1_780_000_000).expect("time"),
+            prev_hash: vec![0xab; 32],
+            hash_format: 1,
+        };
+        assert_eq!(
+            crate::events::log::hex(&row.chain_hash()),
+            "fce9c375c32f64bd1163f65ab0f8dab7793f9c5af07c2ab898e635146fe6b35e"
+        );
+        let v2 = EventRow {
+            hash_format: 2,
+            ..row.clone()
+        };
+        assert_ne!(v2.chain_hash(), row.chain_hash());
+        let unknown = EventRow {
+            hash_format: 3,
+            ..row
+        };
+        assert!(unknown.chain_hash().is_empty());
     }
 }
