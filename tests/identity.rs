@@ -359,6 +359,68 @@ mod guesses {
         }
     }
 
+    /// A sign-in stuck inside its transaction (here: its request row held by another
+    /// connection) must not hold the global guess limit's lock: codes typed for other
+    /// addresses go on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_a_slow_sign_in_does_not_hold_up_codes_typed_elsewhere() {
+        use sqlx::Connection;
+        use std::time::Duration;
+        let (store, db) = chronicle::testing::postgres().await;
+        let slow = Email::parse("slow@example.com").expect("email");
+        let quick = Email::parse("quick@example.com").expect("email");
+        let slow_request = sign_in::request_sign_in(&store, &slow, &origin("192.0.2.1"))
+            .await
+            .expect("request");
+        let quick_request = sign_in::request_sign_in(&store, &quick, &origin("192.0.2.2"))
+            .await
+            .expect("request");
+        // Another connection holds the slow address's request row.
+        let mut holder = sqlx::PgConnection::connect(&db.owner_url)
+            .await
+            .expect("connect");
+        sqlx::raw_sql("BEGIN")
+            .execute(&mut holder)
+            .await
+            .expect("begin");
+        sqlx::query("SELECT id FROM sign_in_tokens WHERE email = $1 FOR UPDATE")
+            .bind(slow.as_str())
+            .fetch_all(&mut holder)
+            .await
+            .expect("hold the row");
+        let stuck = {
+            let store = store.clone();
+            let code = slow_request.code.clone();
+            tokio::spawn(async move {
+                sign_in::redeem_code(&store, &slow, &code, Some("192.0.2.1".parse().expect("ip")))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!stuck.is_finished(), "the slow sign-in waits on its row");
+        let quick_sign_in = tokio::time::timeout(
+            Duration::from_secs(10),
+            sign_in::redeem_code(
+                &store,
+                &quick,
+                &quick_request.code,
+                Some("192.0.2.2".parse().expect("ip")),
+            ),
+        )
+        .await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .expect("release");
+        quick_sign_in
+            .expect("not held up by the slow sign-in")
+            .expect("signs in");
+        stuck
+            .await
+            .expect("join")
+            .expect("the slow one signs in too, once released");
+    }
+
     #[test]
     fn a_network_is_an_ipv4_address_or_an_ipv6_64() {
         let net = |s: &str| sign_in::client_network(s.parse().expect("ip"));

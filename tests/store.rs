@@ -209,6 +209,74 @@ async fn postgres_relay_catches_up_on_commits_made_while_listen_was_down() {
     relay.abort();
 }
 
+/// After a lost `LISTEN` connection a node announces every team's head; with more
+/// teams than the commit channel holds, a subscriber that reads at its own pace must
+/// still hear every one of them, not lag and lose some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_after_a_reconnect_a_slow_subscriber_hears_every_teams_head() {
+    use std::collections::HashSet;
+    use std::time::Duration;
+    use tokio::sync::broadcast::error::RecvError;
+
+    const TEAMS: usize = 3_000;
+    let (_node_a, db) = chronicle::testing::postgres().await;
+    chronicle::testing::execute_raw(
+        &db,
+        &format!(
+            "INSERT INTO accounts (id, slug, name, created_at) \
+             SELECT gen_random_uuid(), 'team-' || n, 'Team ' || n, now() \
+             FROM generate_series(1, {TEAMS}) n; \
+             INSERT INTO event_chains (account_id, last_sequence, last_hash) \
+             SELECT id, 0, decode(repeat('00', 32), 'hex') FROM accounts"
+        ),
+    )
+    .await
+    .expect("many teams");
+    let node_b = Store::open(&db.url).await.expect("second node");
+    let mut heard = node_b.subscribe();
+    let relay = node_b.relay_cluster_commits().expect("a relay");
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    let listening = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' \
+         AND query LIKE 'LISTEN%chronicle_events%'"
+    );
+    chronicle::testing::eventually("node B listens", async || {
+        chronicle::testing::query_i64(&db, &listening).await == 1
+    })
+    .await;
+    let cut = chronicle::testing::query_i64(
+        &db,
+        &format!(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND query LIKE 'LISTEN%chronicle_events%') t"
+        ),
+    )
+    .await;
+    assert_eq!(cut, 1);
+
+    let mut teams = HashSet::new();
+    let mut lagged = 0;
+    let all = tokio::time::timeout(Duration::from_secs(60), async {
+        while teams.len() < TEAMS {
+            match heard.recv().await {
+                Ok(c) => {
+                    teams.insert(c.account);
+                }
+                Err(RecvError::Lagged(n)) => lagged += n,
+                Err(RecvError::Closed) => break,
+            }
+            // A subscriber with work of its own per notice.
+            if teams.len() % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    })
+    .await;
+    relay.abort();
+    assert_eq!(lagged, 0, "the subscriber lagged and lost {lagged} notices");
+    assert!(all.is_ok(), "heard {} of {TEAMS} teams", teams.len());
+}
+
 /// A request stuck inside its transaction (a hung handler, a client that stopped
 /// reading) holds its team's chain-head lock; PostgreSQL ends it after the idle limit,
 /// so recording for that team goes on instead of waiting forever.

@@ -303,8 +303,13 @@ pub async fn redeem_code(
         ));
     }
     let now = now_micros();
+    // Counted in a transaction of its own, committed at once: the global limit's lock
+    // is held while counting, never while a sign-in runs (every code typed anywhere
+    // would wait behind a slow one), and a guess counts whatever becomes of it.
     let mut tx = store.begin().await?;
     count_guess(&mut tx, network_hash(ip), now).await?;
+    tx.commit().await?;
+    let mut tx = store.begin().await?;
     // The newest request is the one whose code the person is looking at.
     let row: Option<TokenRow> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT id, email, code_hash, code_attempts, expires_at, used_at \

@@ -102,6 +102,13 @@ macro_rules! on_writer {
 #[allow(unused_imports)]
 pub(crate) use {on_account, on_pool, on_tx, on_writer};
 
+/// Commit notices a subscriber may fall behind by before it lags (and must re-read).
+pub const COMMITTED_CAPACITY: usize = 1024;
+/// Chain heads announced per round after a reconnect (see `announce_all_heads`).
+const HEADS_PER_ROUND: usize = 256;
+/// The longest wait for subscribers to make room for a round of heads.
+const HEADS_ROUND_WAIT: Duration = Duration::from_secs(5);
+
 /// The pause before a lost `LISTEN` connection is opened again.
 pub const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 
@@ -279,7 +286,7 @@ impl Shared {
             sqlite_writes,
             sqlite_heads: std::sync::Mutex::new(HashMap::new()),
             inboxes: RwLock::new(crate::inbox::builtin()),
-            committed: broadcast::channel(1024).0,
+            committed: broadcast::channel(COMMITTED_CAPACITY).0,
             jobs_ready: Notify::new(),
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
             sqlite_committed: Arc::new(Notify::new()),
@@ -749,20 +756,32 @@ impl Store {
     }
 
     /// Announces every team's chain head as a commit without activity (see
-    /// [`Store::relay_cluster_commits`]).
+    /// [`Store::relay_cluster_commits`]). A round of heads is sent only once the channel
+    /// has room for it: with more teams than the channel holds, sending them all at once
+    /// would make subscribers lag and lose some heads — the very notices this is for.
+    /// A subscriber that takes nothing for [`HEADS_ROUND_WAIT`] is not waited for longer.
     async fn announce_all_heads(&self) -> Result<()> {
         let heads: Vec<(AccountId, i64)> = on_pool!(self, |p| sqlx::query_as(
             "SELECT account_id, last_sequence FROM event_chains"
         )
         .fetch_all(p)
         .await?);
-        for (account, last_sequence) in heads {
-            // No receiver is fine: nobody is listening.
-            let _ = self.shared.committed.send(Committed {
-                account,
-                last_sequence,
-                activity: None,
-            });
+        let channel = &self.shared.committed;
+        for round in heads.chunks(HEADS_PER_ROUND) {
+            let waited = tokio::time::Instant::now();
+            while channel.len() + round.len() > COMMITTED_CAPACITY
+                && waited.elapsed() < HEADS_ROUND_WAIT
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            for &(account, last_sequence) in round {
+                // No receiver is fine: nobody is listening.
+                let _ = channel.send(Committed {
+                    account,
+                    last_sequence,
+                    activity: None,
+                });
+            }
         }
         Ok(())
     }
