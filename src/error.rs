@@ -44,6 +44,12 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    /// Chronicle's own code broke one of the engine's rules (e.g. recording for several
+    /// teams without locking their chains in order): a bug, answered as 500, never a
+    /// fault of the request.
+    #[error("internal error: {0}")]
+    Bug(String),
+
     /// The database URL or other configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),

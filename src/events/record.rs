@@ -268,7 +268,7 @@ pub(crate) async fn lock_head(tx: &mut Tx, account: AccountId) -> Result<ChainHe
         return Ok(head.clone());
     }
     if tx.heads.keys().any(|held| held.0 > account.0) {
-        return Err(Error::Conflict(
+        return Err(Error::Bug(
             "this transaction records for several teams out of order; lock their chains \
              first with Tx::lock_chains"
                 .into(),
