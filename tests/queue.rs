@@ -73,11 +73,24 @@ fn kinds(names: &[&str]) -> Vec<String> {
 }
 
 /// Notes each start, then takes `delay` (a hung handler: a receiver that never answers).
+/// A run stopped before its delay is over (its future dropped) is noted too.
 struct Sleeper {
     kind: &'static str,
     delay: Duration,
     limit: Duration,
     starts: AtomicUsize,
+    stopped: Arc<AtomicUsize>,
+}
+
+/// Counts a run that was dropped before it finished.
+struct StopNote(Arc<AtomicUsize>, bool);
+
+impl Drop for StopNote {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Sleeper {
@@ -87,10 +100,14 @@ impl Sleeper {
             delay,
             limit,
             starts: AtomicUsize::new(0),
+            stopped: Arc::new(AtomicUsize::new(0)),
         })
     }
     fn starts(&self) -> usize {
         self.starts.load(Ordering::SeqCst)
+    }
+    fn stopped(&self) -> usize {
+        self.stopped.load(Ordering::SeqCst)
     }
 }
 
@@ -101,7 +118,9 @@ impl JobHandler for Sleeper {
     fn run<'a>(&'a self, _store: &'a Store, _job: &'a Job) -> BoxFuture<'a, chronicle::Result<()>> {
         Box::pin(async move {
             self.starts.fetch_add(1, Ordering::SeqCst);
+            let mut note = StopNote(self.stopped.clone(), false);
             tokio::time::sleep(self.delay).await;
+            note.1 = true;
             Ok(())
         })
     }
@@ -223,6 +242,34 @@ chronicle::engine_tests! {
         assert_eq!((dead[0].id, dead[0].attempts), (id, 3));
         assert!(dead[0].last_error.as_deref().unwrap_or("").contains("never finished"), "{:?}", dead[0].last_error);
         assert_eq!(queue::counts(&store).await.expect("counts").ready, 0);
+    }
+
+    async fn a_copy_whose_lease_another_claim_took_is_stopped_at_its_next_heartbeat(store, db) {
+        let slow = Sleeper::new("test.stolen", Duration::from_secs(60), Duration::from_secs(120));
+        let mut config = fast_config("first");
+        config.lease = Duration::from_millis(900);
+        let mut worker = Worker::new(store.clone(), config);
+        worker.register(slow.clone());
+        let (stop, task) = start(worker);
+        let id = enqueue(&store, NewJob::new("test.stolen", json!(null))).await.expect("id");
+        chronicle::testing::eventually("the first copy runs", async || slow.starts() == 1).await;
+        // Another claim takes the job (as one would after a lease ran out unnoticed).
+        let thief = uuid::Uuid::now_v7();
+        chronicle::testing::execute_raw(db, &format!(
+            "UPDATE jobs SET lease_token = {}, locked_by = 'thief' WHERE id = {}",
+            chronicle::testing::uuid_literal(db, thief),
+            chronicle::testing::uuid_literal(db, id),
+        )).await.expect("steal the lease");
+        chronicle::testing::eventually("the first copy is stopped", async || slow.stopped() == 1).await;
+        // It changed nothing: the job is the thief's, its attempt still counted once.
+        let owner = chronicle::testing::query_i64(db, &format!(
+            "SELECT count(*) FROM jobs WHERE id = {} AND locked_by = 'thief' AND attempts = 1 AND state = 'ready'",
+            chronicle::testing::uuid_literal(db, id),
+        )).await;
+        assert_eq!(owner, 1, "the stopped copy left the thief's claim alone");
+        assert_eq!(slow.starts(), 1);
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
     }
 
     async fn spent_jobs_at_the_head_of_the_queue_do_not_take_a_claims_slots(store) {
