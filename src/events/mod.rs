@@ -109,9 +109,12 @@ pub trait DomainEvent:
     /// `"Bob moved Fix login from To do to Doing"`.
     fn describe(&self, actor: &str) -> String;
 
-    /// Icon name for feeds (a Lucide-style name such as `arrow-right`).
+    /// Icon name for feeds: a Lucide icon's name such as `arrow-right` (the app draws
+    /// each name the catalog uses).
+    const ICON: &'static str = "activity";
+
     fn icon(&self) -> &'static str {
-        "activity"
+        Self::ICON
     }
 
     /// Rules the stored data must satisfy beyond its types (lengths, non-empty).

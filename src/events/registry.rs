@@ -73,6 +73,8 @@ impl dyn AnyEvent {
 pub struct EventKind {
     pub type_name: &'static str,
     pub version: i32,
+    /// The icon feeds show for it ([`DomainEvent::ICON`]).
+    pub icon: &'static str,
     decode: fn(i32, Value) -> Result<Box<dyn AnyEvent>>,
 }
 
@@ -90,6 +92,7 @@ macro_rules! registry {
             $(EventKind {
                 type_name: <$t as DomainEvent>::TYPE,
                 version: <$t as DomainEvent>::VERSION,
+                icon: <$t as DomainEvent>::ICON,
                 decode: decode_as::<$t>,
             }),*
         ];

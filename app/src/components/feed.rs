@@ -7,6 +7,7 @@
 
 use leptos::prelude::*;
 
+use super::{event_icon, Avatar, Icon};
 use crate::api::activity::{activity, ActivityView, FeedFilter, FeedPage, FeedScopeView};
 
 /// Consecutive items by one person of one type within this long form one group.
@@ -221,6 +222,13 @@ fn group_view(group: Vec<ActivityView>, now_ms: i64) -> impl IntoView {
     let when = relative(first.created_ms, now_ms);
     let stamp = first.created_at.clone();
     let icon = first.icon.clone();
+    // The event's icon and who did it, before the words that say the same.
+    let marks = view! {
+        <span class="feed-marks">
+            <Icon icon=event_icon(&icon) class="feed-icon" />
+            <Avatar name=first.actor_name.clone() size="small" />
+        </span>
+    };
     if group.len() == 1 {
         let text = first.description.clone();
         let body = match first.href.clone() {
@@ -229,9 +237,8 @@ fn group_view(group: Vec<ActivityView>, now_ms: i64) -> impl IntoView {
         };
         view! {
             <li class="feed-item" data-sequence=first.sequence data-type=first.event_type.clone() data-icon=icon>
-                {body}
-                " "
-                <time datetime=stamp>{when}</time>
+                {marks}
+                <span class="feed-text">{body} " " <time datetime=stamp>{when}</time></span>
             </li>
         }
         .into_any()
@@ -249,7 +256,8 @@ fn group_view(group: Vec<ActivityView>, now_ms: i64) -> impl IntoView {
             .collect_view();
         view! {
             <li class="feed-item group" data-sequence=first.sequence data-type=first.event_type.clone() data-icon=icon>
-                <details>
+                {marks}
+                <details class="feed-text">
                     <summary>{summary} " " <time datetime=stamp>{when}</time></summary>
                     <ul>{details}</ul>
                 </details>

@@ -1,9 +1,15 @@
 //! Pieces several pages share.
 
+mod avatar;
 mod feed;
+mod icon;
+mod theme;
 mod topbar;
 
+pub use avatar::Avatar;
 pub use feed::{clock, relative, ActivityFeed};
+pub use icon::{event_icon, Icon, IconData};
+pub use theme::{ThemeChoice, THEME_SCRIPT};
 pub use topbar::{TopBar, WhoChanged};
 
 use leptos::prelude::*;

@@ -5,6 +5,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
+use super::theme::ThemeChoice;
+use super::Avatar;
 use crate::api::accounts::my_teams;
 use crate::api::auth::{me, SignOut};
 
@@ -72,6 +74,7 @@ pub fn TopBar() -> impl IntoView {
                             None => {
                                 view! {
                                     <nav class="session">
+                                        <ThemeChoice />
                                         <a href="/sign-in" data-testid="sign-in-link">
                                             "Sign in"
                                         </a>
@@ -113,11 +116,13 @@ pub fn TopBar() -> impl IntoView {
                                         </details>
                                     </nav>
                                     <nav class="session">
+                                        <ThemeChoice />
+                                        <Avatar name=user.name.clone() />
                                         <span class="me" data-testid="me">
                                             {user.name}
                                         </span>
                                         <ActionForm action=sign_out attr:class="inline">
-                                            <button type="submit">"Sign out"</button>
+                                            <button type="submit" class="secondary">"Sign out"</button>
                                         </ActionForm>
                                     </nav>
                                 }

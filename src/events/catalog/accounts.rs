@@ -18,9 +18,7 @@ impl DomainEvent for AccountCreated {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} created the team {}", self.name)
     }
-    fn icon(&self) -> &'static str {
-        "building"
-    }
+    const ICON: &'static str = "building";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,7 +39,5 @@ impl DomainEvent for AccountUpdated {
             changed_fields(&self.changes)
         )
     }
-    fn icon(&self) -> &'static str {
-        "pencil"
-    }
+    const ICON: &'static str = "pencil";
 }

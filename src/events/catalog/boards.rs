@@ -23,9 +23,7 @@ impl DomainEvent for BoardCreated {
             self.board.name, self.project_name
         )
     }
-    fn icon(&self) -> &'static str {
-        "layout-dashboard"
-    }
+    const ICON: &'static str = "layout-dashboard";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,9 +47,7 @@ impl DomainEvent for BoardUpdated {
             self.board.name
         )
     }
-    fn icon(&self) -> &'static str {
-        "pencil"
-    }
+    const ICON: &'static str = "pencil";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,9 +66,7 @@ impl DomainEvent for BoardArchived {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} archived the board {}", self.board.name)
     }
-    fn icon(&self) -> &'static str {
-        "archive"
-    }
+    const ICON: &'static str = "archive";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,9 +86,7 @@ impl DomainEvent for BoardDeleted {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} deleted the board {}", self.board.name)
     }
-    fn icon(&self) -> &'static str {
-        "trash"
-    }
+    const ICON: &'static str = "trash";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,9 +110,7 @@ impl DomainEvent for ColumnCreated {
             self.column.name, self.board.name
         )
     }
-    fn icon(&self) -> &'static str {
-        "columns"
-    }
+    const ICON: &'static str = "columns";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,9 +135,7 @@ impl DomainEvent for ColumnRenamed {
             self.old_name, self.new_name
         )
     }
-    fn icon(&self) -> &'static str {
-        "pencil"
-    }
+    const ICON: &'static str = "pencil";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,9 +157,7 @@ impl DomainEvent for ColumnMoved {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} reordered the column {}", self.column.name)
     }
-    fn icon(&self) -> &'static str {
-        "arrow-left-right"
-    }
+    const ICON: &'static str = "arrow-left-right";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,7 +181,5 @@ impl DomainEvent for ColumnDeleted {
             self.column.name, self.board.name
         )
     }
-    fn icon(&self) -> &'static str {
-        "trash"
-    }
+    const ICON: &'static str = "trash";
 }

@@ -23,9 +23,7 @@ impl DomainEvent for CardCreated {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} added {} to {}", self.card.title, self.column.name)
     }
-    fn icon(&self) -> &'static str {
-        "square-plus"
-    }
+    const ICON: &'static str = "square-plus";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,9 +47,7 @@ impl DomainEvent for CardUpdated {
             self.card.title
         )
     }
-    fn icon(&self) -> &'static str {
-        "pencil"
-    }
+    const ICON: &'static str = "pencil";
     fn validate(&self) -> crate::Result<()> {
         if self.changes.is_empty() {
             return Err(crate::Error::invalid(
@@ -92,9 +88,7 @@ impl DomainEvent for CardMoved {
             )
         }
     }
-    fn icon(&self) -> &'static str {
-        "arrow-right"
-    }
+    const ICON: &'static str = "arrow-right";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,9 +107,7 @@ impl DomainEvent for CardArchived {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} archived {}", self.card.title)
     }
-    fn icon(&self) -> &'static str {
-        "archive"
-    }
+    const ICON: &'static str = "archive";
 }
 
 /// An archived card back on its board, at the end of the column it was archived from.
@@ -139,9 +131,7 @@ impl DomainEvent for CardRestored {
             self.card.title, self.column.name
         )
     }
-    fn icon(&self) -> &'static str {
-        "archive-restore"
-    }
+    const ICON: &'static str = "archive-restore";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,9 +152,7 @@ impl DomainEvent for CardDeleted {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} deleted {}", self.card.title)
     }
-    fn icon(&self) -> &'static str {
-        "trash"
-    }
+    const ICON: &'static str = "trash";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,9 +188,7 @@ impl DomainEvent for StatusChanged {
             ),
         }
     }
-    fn icon(&self) -> &'static str {
-        "circle-dot"
-    }
+    const ICON: &'static str = "circle-dot";
     fn validate(&self) -> crate::Result<()> {
         if self.from == self.to {
             return Err(crate::Error::invalid("status", "the status did not change"));

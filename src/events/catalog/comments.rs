@@ -22,9 +22,7 @@ impl DomainEvent for CommentAdded {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} commented on {}", self.card.title)
     }
-    fn icon(&self) -> &'static str {
-        "message-square"
-    }
+    const ICON: &'static str = "message-square";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,9 +43,7 @@ impl DomainEvent for CommentEdited {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} edited a comment on {}", self.card.title)
     }
-    fn icon(&self) -> &'static str {
-        "message-square"
-    }
+    const ICON: &'static str = "message-square";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +63,5 @@ impl DomainEvent for CommentDeleted {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} deleted a comment on {}", self.card.title)
     }
-    fn icon(&self) -> &'static str {
-        "message-square-x"
-    }
+    const ICON: &'static str = "message-square-x";
 }

@@ -18,9 +18,7 @@ impl DomainEvent for MemberInvited {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} invited {} as {}", self.email, self.role)
     }
-    fn icon(&self) -> &'static str {
-        "user-plus"
-    }
+    const ICON: &'static str = "user-plus";
     fn validate(&self) -> crate::Result<()> {
         if !self.email.contains('@') {
             return Err(crate::Error::invalid("email", "not an e-mail address"));
@@ -44,9 +42,7 @@ impl DomainEvent for MemberJoined {
     fn describe(&self, _actor: &str) -> String {
         format!("{} joined the team as {}", self.name, self.role)
     }
-    fn icon(&self) -> &'static str {
-        "user-check"
-    }
+    const ICON: &'static str = "user-check";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,9 +60,7 @@ impl DomainEvent for MemberRemoved {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} removed {} from the team", self.name)
     }
-    fn icon(&self) -> &'static str {
-        "user-minus"
-    }
+    const ICON: &'static str = "user-minus";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,7 +79,5 @@ impl DomainEvent for MemberRoleChanged {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} made {} {} (was {})", self.name, self.to, self.from)
     }
-    fn icon(&self) -> &'static str {
-        "user-cog"
-    }
+    const ICON: &'static str = "user-cog";
 }

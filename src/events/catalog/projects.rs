@@ -29,9 +29,7 @@ impl DomainEvent for ProjectCreated {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} created the project {}", self.project.name)
     }
-    fn icon(&self) -> &'static str {
-        "folder-plus"
-    }
+    const ICON: &'static str = "folder-plus";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,9 +53,7 @@ impl DomainEvent for ProjectUpdated {
             self.project.name
         )
     }
-    fn icon(&self) -> &'static str {
-        "pencil"
-    }
+    const ICON: &'static str = "pencil";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,9 +74,7 @@ impl DomainEvent for ProjectArchived {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} archived {}: {}", self.project.name, self.reason)
     }
-    fn icon(&self) -> &'static str {
-        "archive"
-    }
+    const ICON: &'static str = "archive";
     fn validate(&self) -> crate::Result<()> {
         validate_reason(&self.reason, MAX_ARCHIVE_REASON_CHARS)
     }
@@ -104,7 +98,5 @@ impl DomainEvent for ProjectDeleted {
     fn describe(&self, actor: &str) -> String {
         format!("{actor} deleted the project {}", self.project.name)
     }
-    fn icon(&self) -> &'static str {
-        "trash"
-    }
+    const ICON: &'static str = "trash";
 }
