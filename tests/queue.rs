@@ -53,6 +53,7 @@ fn fast_config(id: &str) -> WorkerConfig {
     WorkerConfig {
         id: id.to_owned(),
         concurrency: 4,
+        local_queue: 0,
         lease: Duration::from_secs(30),
         heartbeats: true,
         poll_interval: Duration::from_millis(200),
@@ -270,6 +271,38 @@ chronicle::engine_tests! {
         assert_eq!(slow.starts(), 1);
         stop.send(true).expect("stop");
         task.await.expect("join").expect("worker");
+    }
+
+    async fn a_local_queue_holds_its_jobs_through_heartbeats_and_gives_them_back_at_shutdown(store, db) {
+        let slow = Sleeper::new("test.queued", Duration::from_secs(60), Duration::from_secs(120));
+        let mut tx = store.begin().await.expect("begin");
+        for i in 0..10 {
+            queue::enqueue(&mut tx, NewJob::new("test.queued", json!(i))).await.expect("enqueue");
+        }
+        tx.commit().await.expect("commit");
+        let mut config = fast_config("prefetcher");
+        config.concurrency = 2;
+        config.local_queue = 4;
+        config.lease = Duration::from_millis(900);
+        config.shutdown_grace = Duration::from_millis(100);
+        let mut worker = Worker::new(store.clone(), config);
+        worker.register(slow.clone());
+        let (stop, task) = start(worker);
+        // One claim for the two free slots and the local queue of four.
+        let held = "SELECT count(*) FROM jobs WHERE locked_by = 'prefetcher'";
+        chronicle::testing::eventually("two run and four wait in the local queue", async || {
+            slow.starts() == 2 && chronicle::testing::query_i64(db, held).await == 6
+        }).await;
+        // Three leases' time later the queued jobs are still this worker's: their
+        // leases were extended with the running ones'.
+        tokio::time::sleep(Duration::from_millis(2_700)).await;
+        let leased = format!("{held} AND locked_until > {}", queue::now_micros());
+        assert_eq!(chronicle::testing::query_i64(db, &leased).await, 6);
+        assert_eq!(slow.starts(), 2, "a queued job never starts while slots are full");
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
+        // Every claimed job is given back, its attempt not counted.
+        assert_eq!(chronicle::testing::query_i64(db, "SELECT count(*) FROM jobs WHERE lease_token IS NULL AND attempts = 0").await, 10);
     }
 
     async fn spent_jobs_at_the_head_of_the_queue_do_not_take_a_claims_slots(store) {

@@ -181,6 +181,9 @@ pub enum BenchKind {
         workers: usize,
         #[arg(long, default_value_t = 24)]
         concurrency: usize,
+        /// Jobs each worker claims ahead of its free slots (0: none, the default).
+        #[arg(long, default_value_t = 0)]
+        local_queue: usize,
         #[arg(long, default_value_t = 1000)]
         samples: usize,
     },

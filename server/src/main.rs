@@ -196,15 +196,22 @@ async fn main() -> anyhow::Result<()> {
                     jobs,
                     workers,
                     concurrency,
+                    local_queue,
                     samples,
                 } => {
-                    let r =
-                        chronicle::bench::queue::run(&store, jobs, workers, concurrency, samples)
-                            .await?;
+                    let r = chronicle::bench::queue::run(
+                        &store,
+                        jobs,
+                        workers,
+                        concurrency,
+                        local_queue,
+                        samples,
+                    )
+                    .await?;
                     println!(
-                        "P2 {}: enqueue {:.0} jobs/s, drain {:.0} jobs/s ({} worker(s) x {}), latency p50 {:.2} ms p99 {:.2} ms",
+                        "P2 {}: enqueue {:.0} jobs/s, drain {:.0} jobs/s ({} worker(s) x {}, local queue {}), latency p50 {:.2} ms p99 {:.2} ms",
                         r.engine, r.enqueue_jobs_per_s, r.drain_jobs_per_s, r.workers, r.concurrency,
-                        r.latency_p50_ms, r.latency_p99_ms
+                        r.local_queue, r.latency_p50_ms, r.latency_p99_ms
                     );
                     println!("{}", serde_json::to_string(&r)?);
                 }

@@ -20,6 +20,7 @@ pub struct QueueBench {
     pub jobs: u64,
     pub workers: usize,
     pub concurrency: usize,
+    pub local_queue: usize,
     pub enqueue_jobs_per_s: f64,
     pub drain_jobs_per_s: f64,
     pub latency_samples: usize,
@@ -58,12 +59,14 @@ impl JobHandler for Noop {
 }
 
 /// Enqueues `jobs` no-op jobs in batches of 1,000, drains them with `workers` workers of
-/// `concurrency` each, then times `samples` single jobs from commit to handler start.
+/// `concurrency` each (claiming `local_queue` ahead, see `WorkerConfig::local_queue`),
+/// then times `samples` single jobs from commit to handler start.
 pub async fn run(
     store: &Store,
     jobs: u64,
     workers: usize,
     concurrency: usize,
+    local_queue: usize,
     samples: usize,
 ) -> Result<QueueBench> {
     let handler = Arc::new(Noop {
@@ -95,6 +98,7 @@ pub async fn run(
             WorkerConfig {
                 id: format!("bench-{w}"),
                 concurrency,
+                local_queue,
                 poll_interval: Duration::from_millis(500),
                 ..WorkerConfig::default()
             },
@@ -138,6 +142,7 @@ pub async fn run(
         jobs,
         workers,
         concurrency,
+        local_queue,
         enqueue_jobs_per_s: enqueue_rate,
         drain_jobs_per_s: drain_rate,
         latency_samples: samples,

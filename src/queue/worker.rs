@@ -1,6 +1,6 @@
 //! Workers: claim jobs, run their handlers, and record the outcome.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -47,6 +47,11 @@ pub struct WorkerConfig {
     pub id: String,
     /// Jobs run at once.
     pub concurrency: usize,
+    /// Jobs claimed ahead of free slots and kept here until a slot frees (0: claim
+    /// only for free slots). Fewer, larger claims for many short jobs; the jobs waiting
+    /// here hold leases (extended like running ones, released at shutdown), so keep it
+    /// small where jobs are long.
+    pub local_queue: usize,
     /// How long a claim holds before another worker may take the job, unless extended.
     pub lease: Duration,
     /// Extend the leases of running jobs every third of `lease` (on by default; off
@@ -65,6 +70,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             id: format!("worker-{}", uuid::Uuid::now_v7().simple()),
             concurrency: 8,
+            local_queue: 0,
             lease: Duration::from_secs(60),
             heartbeats: true,
             poll_interval: Duration::from_secs(5),
@@ -131,6 +137,10 @@ impl Worker {
         let listener = this.spawn_listener();
         let mut running: JoinSet<(Job, Result<()>)> = JoinSet::new();
         let mut in_flight: InFlight = HashMap::new();
+        // Claimed, not yet started (see `WorkerConfig::local_queue`).
+        let mut queued: VecDeque<Job> = VecDeque::new();
+        let concurrency = this.config.concurrency;
+        let capacity = concurrency + this.config.local_queue;
         let beat = this.config.heartbeats.then(|| this.config.lease / 3);
         let mut next_beat = beat.map(|b| Instant::now() + b);
         loop {
@@ -148,39 +158,36 @@ impl Worker {
                 done.push(r);
             }
             this.settle(done, &mut in_flight).await;
-            this.beat_if_due(&mut next_beat, beat, &mut in_flight).await;
+            this.beat_if_due(&mut next_beat, beat, &mut in_flight, &mut queued)
+                .await;
+            this.start_queued(&mut queued, &mut running, &mut in_flight);
 
-            let free = this.config.concurrency.saturating_sub(running.len());
+            // Claim when the local queue runs low: for free slots, and as many again
+            // as the local queue holds.
+            let room = capacity.saturating_sub(running.len() + queued.len());
             let mut claimed = 0;
-            if free > 0 {
+            if room > 0 && queued.len() <= this.config.local_queue / 2 {
                 match claim(
                     &this.store,
                     &this.config.id,
                     &kinds,
-                    free as u32,
+                    room as u32,
                     this.config.lease,
                 )
                 .await
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
-                        for job in jobs {
-                            let worker = this.clone();
-                            let j = job.clone();
-                            let handle = running.spawn(async move {
-                                let outcome = worker.execute(&j).await;
-                                (j, outcome)
-                            });
-                            in_flight.insert(handle.id(), (job, handle));
-                        }
+                        queued.extend(jobs);
+                        this.start_queued(&mut queued, &mut running, &mut in_flight);
                     }
                     Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
                 }
             }
-            if claimed > 0 && running.len() < this.config.concurrency {
+            if claimed > 0 && running.len() < concurrency {
                 continue;
             }
-            let beat_at = next_beat.filter(|_| !in_flight.is_empty());
+            let beat_at = next_beat.filter(|_| !in_flight.is_empty() || !queued.is_empty());
             tokio::select! {
                 _ = &mut notified => {}
                 Some(first) = running.join_next_with_id(), if !running.is_empty() => {
@@ -204,20 +211,21 @@ impl Worker {
         let deadline = tokio::time::sleep(this.config.shutdown_grace);
         tokio::pin!(deadline);
         while !running.is_empty() {
-            let beat_at = next_beat.filter(|_| !in_flight.is_empty());
+            let beat_at = next_beat.filter(|_| !in_flight.is_empty() || !queued.is_empty());
             tokio::select! {
                 Some(done) = running.join_next_with_id() => {
                     this.settle(vec![done], &mut in_flight).await;
                 }
                 _ = sleep_until(beat_at) => {
-                    this.beat_if_due(&mut next_beat, beat, &mut in_flight).await;
+                    this.beat_if_due(&mut next_beat, beat, &mut in_flight, &mut queued).await;
                 }
                 _ = &mut deadline => break,
             }
         }
         // Stopped and waited for, so no copy still runs once its job is released.
         running.shutdown().await;
-        for (job, _) in in_flight.values() {
+        // Running copies that did not finish in time, and jobs never started.
+        for job in in_flight.values().map(|(job, _)| job).chain(queued.iter()) {
             if let Err(e) = release(&this.store, job).await {
                 tracing::warn!(job = %job.id, error = %e, "could not release a job at shutdown");
             }
@@ -225,13 +233,35 @@ impl Worker {
         Ok(())
     }
 
-    /// Extends the leases of every running job when the heartbeat is due, and stops
-    /// the jobs whose lease was lost.
+    /// Starts queued jobs while slots are free.
+    fn start_queued(
+        self: &Arc<Self>,
+        queued: &mut VecDeque<Job>,
+        running: &mut JoinSet<(Job, Result<()>)>,
+        in_flight: &mut InFlight,
+    ) {
+        while running.len() < self.config.concurrency {
+            let Some(job) = queued.pop_front() else {
+                return;
+            };
+            let worker = self.clone();
+            let j = job.clone();
+            let handle = running.spawn(async move {
+                let outcome = worker.execute(&j).await;
+                (j, outcome)
+            });
+            in_flight.insert(handle.id(), (job, handle));
+        }
+    }
+
+    /// Extends the leases of every running and queued job when the heartbeat is due,
+    /// stops the running jobs whose lease was lost and forgets such queued ones.
     async fn beat_if_due(
         &self,
         next_beat: &mut Option<Instant>,
         beat: Option<Duration>,
         in_flight: &mut InFlight,
+        queued: &mut VecDeque<Job>,
     ) {
         let (Some(due), Some(every)) = (*next_beat, beat) else {
             return;
@@ -240,10 +270,14 @@ impl Worker {
             return;
         }
         *next_beat = Some(Instant::now() + every);
-        if in_flight.is_empty() {
+        if in_flight.is_empty() && queued.is_empty() {
             return;
         }
-        let jobs: Vec<Job> = in_flight.values().map(|(j, _)| j.clone()).collect();
+        let jobs: Vec<Job> = in_flight
+            .values()
+            .map(|(j, _)| j.clone())
+            .chain(queued.iter().cloned())
+            .collect();
         let held = match extend(&self.store, &jobs, self.config.lease).await {
             Ok(held) => held,
             Err(e) => {
@@ -252,8 +286,16 @@ impl Worker {
                 return;
             }
         };
+        let holds = |job: &Job| job.lease_token.is_some_and(|t| held.contains(&(job.id, t)));
+        queued.retain(|job| {
+            let kept = holds(job);
+            if !kept {
+                tracing::warn!(job = %job.id, kind = %job.kind, "queued job lost its lease; dropping it");
+            }
+            kept
+        });
         in_flight.retain(|_, (job, task)| {
-            if job.lease_token.is_some_and(|t| held.contains(&(job.id, t))) {
+            if holds(job) {
                 return true;
             }
             tracing::warn!(job = %job.id, kind = %job.kind, "job lost its lease; stopping this copy");
