@@ -165,3 +165,36 @@ test("times on a card's thread and activity keep counting while the page stays o
   await expect(comment.locator("time")).toHaveText(/^[56] min ago$/);
   await expect(page.getByTestId("feed").locator("time").first()).toHaveText(/^[56] min ago$/);
 });
+
+test("a card on the board says at a glance who has it, when it is due (overdue in words), its status and its talk", async ({ page }) => {
+  await newBoard(page, address("gus"), "Glance");
+  const boardUrl = page.url();
+  const me = (await page.getByTestId("me").textContent())!.trim();
+  const todo = page.locator('[data-column="To do"]');
+  await todo.getByLabel("New card in To do").fill("Fix login");
+  await todo.getByRole("button", { name: "Add" }).click();
+  const card = todo.locator('[data-card="Fix login"]');
+  // A new card says nothing more than its title.
+  await expect(card.locator(".meta")).toHaveCount(0);
+
+  await card.locator("a.title").click();
+  await hydrated(page);
+  await page.getByLabel("Assignee").selectOption({ label: me });
+  await page.getByLabel("Due date").fill("2020-01-31");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await threadSays(page, "changed the");
+  await page.getByLabel("Comment", { exact: true }).fill("On it");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  await expect(page.getByTestId("thread")).toContainText("On it");
+  await page.getByLabel("Status", { exact: true }).selectOption("blocked");
+  await page.getByRole("button", { name: "Set status" }).click();
+  await threadSays(page, "blocked");
+
+  await page.goto(boardUrl);
+  await hydrated(page);
+  await expect(card.getByRole("img", { name: `Assigned to ${me}` })).toBeVisible();
+  await expect(card.getByTestId("card-due")).toHaveText("Overdue · Jan 31");
+  await expect(card.getByTestId("card-due")).toHaveClass(/warning/);
+  await expect(card.getByTestId("card-status")).toHaveText("blocked");
+  await expect(card.getByTestId("card-comments")).toHaveText("1 comment");
+});

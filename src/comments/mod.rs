@@ -21,6 +21,30 @@ fn now() -> OffsetDateTime {
     crate::accounts::truncate_to_micros(OffsetDateTime::now_utc())
 }
 
+/// How many people's comments (not deleted, not Chronicle's own notes) each card of
+/// `board` has; cards without any are absent.
+pub async fn counts_on_board(
+    store: &Store,
+    current: &Current,
+    board: Uuid,
+) -> Result<std::collections::HashMap<Uuid, i64>> {
+    let account = current.account_id();
+    let rows: Vec<(Uuid, i64)> = crate::store::on_account!(store, account, |p| {
+        sqlx::query_as(
+            "SELECT c.card_id, count(*) FROM comments c \
+             JOIN cards k ON k.account_id = c.account_id AND k.id = c.card_id \
+             WHERE c.account_id = $1 AND k.board_id = $2 \
+               AND NOT c.system AND c.deleted_at IS NULL \
+             GROUP BY c.card_id",
+        )
+        .bind(account)
+        .bind(board)
+        .fetch_all(p)
+        .await?
+    });
+    Ok(rows.into_iter().collect())
+}
+
 /// Adds a comment to a card; returns its id.
 pub async fn add_comment(
     store: &Store,

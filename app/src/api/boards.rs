@@ -36,6 +36,8 @@ pub struct CardView {
     pub status: String,
     pub assignee_name: Option<String>,
     pub due_date: Option<String>,
+    /// People's comments on it.
+    pub comments: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,9 @@ pub struct BoardData {
     pub columns: Vec<ColumnView>,
     /// The board's archived cards, most recently archived first.
     pub archived: Vec<ArchivedCardView>,
+    /// The server's date (UTC, YYYY-MM-DD) when the board was read: what "overdue"
+    /// is measured against, the same on the server's render and in the browser.
+    pub today: String,
 }
 
 /// An archived card, listed on its board so it can be found and restored.
@@ -153,6 +158,7 @@ pub async fn board(account: String, board_id: Uuid) -> Result<BoardData, AppErro
         .iter()
         .map(|(c, _)| (c.id, c.name.clone()))
         .collect();
+    let comments = chronicle::comments::counts_on_board(&store, &current, view.board.id).await?;
     let archived = chronicle::cards::archived_cards(&store, &current, view.board.id)
         .await?
         .into_iter()
@@ -184,6 +190,7 @@ pub async fn board(account: String, board_id: Uuid) -> Result<BoardData, AppErro
                         assignee_name: c.assignee_id.and_then(|a| names.get(&a).cloned()),
                         id: c.id,
                         title: c.title,
+                        comments: comments.get(&c.id).copied().unwrap_or(0),
                         status: c.status,
                         due_date: c.due_date,
                     })
@@ -191,7 +198,14 @@ pub async fn board(account: String, board_id: Uuid) -> Result<BoardData, AppErro
             })
             .collect(),
         archived,
+        today: today_utc(),
     })
+}
+
+#[cfg(feature = "ssr")]
+fn today_utc() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 #[server(endpoint = "rename_board")]

@@ -16,7 +16,7 @@ use crate::api::boards::{
     DeleteColumn, MoveColumn, RenameBoard, RenameColumn,
 };
 use crate::api::cards::{CreateCard, MoveCard};
-use crate::components::{ActivityFeed, ErrorMessage, LastError};
+use crate::components::{ActivityFeed, Avatar, ErrorMessage, Icon, LastError};
 
 /// A card being pressed or dragged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -239,6 +239,7 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
     let board_id = d.board.id;
     // The board as shown: the server's answer, moved optimistically until the next one.
     let columns = RwSignal::new(d.columns);
+    let today = d.today.clone();
     let drag = RwSignal::new(None::<Drag>);
     // After this view mounts and after each optimistic change, the control a recent
     // action came from gets the focus back.
@@ -338,7 +339,7 @@ fn board_view(d: BoardData, actions: Actions) -> impl IntoView {
                 all.into_iter()
                     .enumerate()
                     .map(|(i, col)| {
-                        column_view(col, i, count, &names, &slug_for_columns, actions, drag, dispatch_move.clone())
+                        column_view(col, i, count, &names, &today, &slug_for_columns, actions, drag, dispatch_move.clone())
                     })
                     .collect_view()
             }}
@@ -436,6 +437,7 @@ fn column_view(
     index: usize,
     count: usize,
     names: &[(Uuid, String)],
+    today: &str,
     slug: &str,
     actions: Actions,
     drag: RwSignal<Option<Drag>>,
@@ -450,6 +452,7 @@ fn column_view(
         .map(|c| {
             card_view(
                 c.clone(),
+                today,
                 col_id,
                 names,
                 slug,
@@ -572,8 +575,76 @@ fn column_view(
     }
 }
 
+/// What a card says at a glance: status (unless open), due date (overdue in words and
+/// colour), comment count, and who has it.
+fn card_meta(card: &CardView, today: &str) -> impl IntoView {
+    let status = (card.status != "open").then(|| {
+        let kind = match card.status.as_str() {
+            "done" => "badge success",
+            "blocked" => "badge warning",
+            _ => "badge accent",
+        };
+        view! { <span class=kind data-testid="card-status">{card.status.replace('_', " ")}</span> }
+    });
+    let due = card.due_date.clone().map(|date| {
+        let (class, text) = match date.as_str().cmp(today) {
+            std::cmp::Ordering::Less => {
+                ("badge warning", format!("Overdue · {}", short_date(&date)))
+            }
+            std::cmp::Ordering::Equal => ("badge warning", "Due today".to_owned()),
+            std::cmp::Ordering::Greater => ("badge", format!("Due {}", short_date(&date))),
+        };
+        view! {
+            <span class=class data-testid="card-due" title=date.clone()>
+                <Icon icon=icondata::LuCalendar />
+                {text}
+            </span>
+        }
+    });
+    let comments = (card.comments > 0).then(|| {
+        let n = card.comments;
+        let label = if n == 1 {
+            "1 comment".to_owned()
+        } else {
+            format!("{n} comments")
+        };
+        view! {
+            <span class="badge" data-testid="card-comments" title=label.clone()>
+                <Icon icon=icondata::LuMessageSquare />
+                {n}
+                <span class="visually-hidden">{if n == 1 { " comment" } else { " comments" }}</span>
+            </span>
+        }
+    });
+    let assignee = card.assignee_name.clone().map(|name| {
+        let label = format!("Assigned to {name}");
+        view! { <Avatar name=name label=label size="small" /> }
+    });
+    let empty = card.status == "open"
+        && card.due_date.is_none()
+        && card.comments == 0
+        && card.assignee_name.is_none();
+    (!empty).then(|| view! { <span class="meta">{status} {due} {comments} {assignee}</span> })
+}
+
+/// `2026-12-03` as `Dec 3`.
+fn short_date(date: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = date.split('-').skip(1);
+    match (
+        parts.next().and_then(|m| m.parse::<usize>().ok()),
+        parts.next().and_then(|d| d.parse::<u32>().ok()),
+    ) {
+        (Some(m @ 1..=12), Some(d)) => format!("{} {d}", MONTHS[m - 1]),
+        _ => date.to_owned(),
+    }
+}
+
 fn card_view(
     card: CardView,
+    today: &str,
     column: Uuid,
     names: &[(Uuid, String)],
     slug: &str,
@@ -625,15 +696,7 @@ fn card_view(
             }
         }
     };
-    let meta = [
-        card.assignee_name.clone(),
-        card.due_date.clone().map(|d| format!("due {d}")),
-        (card.status != "open").then(|| card.status.replace('_', " ")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" · ");
+    let meta = card_meta(&card, today);
     let (title, key) = (card.title.clone(), card.title.clone());
     view! {
         <li
@@ -645,7 +708,7 @@ fn card_view(
         >
             <span class="handle" aria-hidden="true">"⠿"</span>
             <a class="title" href=href draggable="false">{title}</a>
-            <span class="meta">{meta}</span>
+            {meta}
             <select class="move-to" aria-label=menu_label data-focus=menu_key on:change=on_choose>
                 {options}
             </select>
@@ -656,6 +719,14 @@ fn card_view(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn due_dates_read_as_month_and_day() {
+        assert_eq!(short_date("2026-12-03"), "Dec 3");
+        assert_eq!(short_date("2020-01-31"), "Jan 31");
+        assert_eq!(short_date("not a date"), "not a date");
+        assert_eq!(short_date("2026-13-01"), "2026-13-01");
+    }
 
     fn board(columns: &[(&str, &[u128])]) -> Vec<ColumnView> {
         columns
@@ -672,6 +743,7 @@ mod tests {
                         status: "open".into(),
                         assignee_name: None,
                         due_date: None,
+                        comments: 0,
                     })
                     .collect(),
             })
