@@ -293,6 +293,34 @@ chronicle::engine_tests! {
         assert_eq!(list.len(), 1);
     }
 
+    async fn a_boards_comment_counts_leave_out_deleted_comments_and_chronicles_notes(store) {
+        let (ana, board) = board(&store).await;
+        let todo = column(&store, &ana, board.id, "To do").await;
+        let talked = cards::create_card(&store, &ana, todo, "Fix login").await.expect("card");
+        let quiet = cards::create_card(&store, &ana, todo, "Write docs").await.expect("card");
+        for body in ["One", "Two", "Three"] {
+            comments::add_comment(&store, &ana, talked.id, body).await.expect("comment");
+        }
+        let gone = comments::add_comment(&store, &ana, talked.id, "Oops").await.expect("comment");
+        comments::delete_comment(&store, &ana, gone).await.expect("delete");
+        // The card-thread inbox posts Chronicle's notes into the same table: not comments.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(chronicle::queue::Worker::new(store.clone(), chronicle::queue::WorkerConfig::default()).run(stopped));
+        chronicle::testing::eventually("the thread has Chronicle's notes", async || {
+            chronicle::inbox::card_thread_messages(&store, ana.account_id(), talked.id).await.expect("thread").len() > 3
+        }).await;
+        stop.send(true).expect("stop");
+        worker.await.expect("join").expect("worker");
+        let counts = comments::counts_on_board(&store, &ana, board.id).await.expect("counts");
+        assert_eq!(counts.get(&talked.id), Some(&3));
+        assert_eq!(counts.get(&quiet.id), None);
+        // Another team sees no counts of this board, and its own board has none.
+        let zed = team(&store, "Zed", "zed@example.com").await;
+        let other = chronicle::testing::board(&store, &zed).await.board;
+        assert!(comments::counts_on_board(&store, &zed, other.id).await.expect("counts").is_empty());
+        assert!(comments::counts_on_board(&store, &zed, board.id).await.expect("counts").is_empty());
+    }
+
     async fn bad_card_input_is_refused_with_the_field_named(store) {
         let (ana, board) = board(&store).await;
         let todo = column(&store, &ana, board.id, "To do").await;
