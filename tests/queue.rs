@@ -81,6 +81,8 @@ struct Sleeper {
     limit: Duration,
     starts: AtomicUsize,
     stopped: Arc<AtomicUsize>,
+    /// Each start's attempt number, in order.
+    attempts: std::sync::Mutex<Vec<i32>>,
 }
 
 /// Counts a run that was dropped before it finished.
@@ -102,6 +104,7 @@ impl Sleeper {
             limit,
             starts: AtomicUsize::new(0),
             stopped: Arc::new(AtomicUsize::new(0)),
+            attempts: std::sync::Mutex::new(Vec::new()),
         })
     }
     fn starts(&self) -> usize {
@@ -116,9 +119,10 @@ impl JobHandler for Sleeper {
     fn kind(&self) -> &str {
         self.kind
     }
-    fn run<'a>(&'a self, _store: &'a Store, _job: &'a Job) -> BoxFuture<'a, chronicle::Result<()>> {
+    fn run<'a>(&'a self, _store: &'a Store, job: &'a Job) -> BoxFuture<'a, chronicle::Result<()>> {
         Box::pin(async move {
             self.starts.fetch_add(1, Ordering::SeqCst);
+            self.attempts.lock().expect("attempts").push(job.attempts);
             let mut note = StopNote(self.stopped.clone(), false);
             tokio::time::sleep(self.delay).await;
             note.1 = true;
@@ -303,6 +307,32 @@ chronicle::engine_tests! {
         task.await.expect("join").expect("worker");
         // Every claimed job is given back, its attempt not counted.
         assert_eq!(chronicle::testing::query_i64(db, "SELECT count(*) FROM jobs WHERE lease_token IS NULL AND attempts = 0").await, 10);
+    }
+
+    async fn a_queued_job_whose_lease_ran_out_while_waiting_is_claimed_again_not_run_stale(store) {
+        // Without heartbeats the queued jobs' leases run out while the first job runs.
+        let slow = Sleeper::new("test.stale", Duration::from_millis(1200), Duration::from_secs(60));
+        let mut tx = store.begin().await.expect("begin");
+        for i in 0..3 {
+            queue::enqueue(&mut tx, NewJob::new("test.stale", json!(i))).await.expect("enqueue");
+        }
+        tx.commit().await.expect("commit");
+        let mut config = fast_config("stale");
+        config.concurrency = 1;
+        config.local_queue = 2;
+        config.heartbeats = false;
+        config.lease = Duration::from_millis(400);
+        let mut worker = Worker::new(store.clone(), config);
+        worker.register(slow.clone());
+        let (stop, task) = start(worker);
+        chronicle::testing::eventually("all three ran", async || slow.starts() >= 3).await;
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
+        let attempts = slow.attempts.lock().expect("attempts").clone();
+        // The first ran on its claim; the two that waited past their lease were claimed
+        // again (a second attempt) instead of being started on the stale claim.
+        assert_eq!(attempts[0], 1, "{attempts:?}");
+        assert!(attempts[1..3].iter().all(|a| *a >= 2), "{attempts:?}");
     }
 
     async fn spent_jobs_at_the_head_of_the_queue_do_not_take_a_claims_slots(store) {

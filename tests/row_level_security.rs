@@ -202,3 +202,57 @@ async fn every_tenant_table_has_row_level_security_and_a_policy() {
         "the tenant role can read a global table not listed as shared"
     );
 }
+
+/// What migration 0009 set up must hold for every table a later migration adds: row-level
+/// security forced with the cross-account policy, and no way for the serving or tenant
+/// role to change or remove what the log holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_secured_table_is_forced_and_lets_the_serving_role_across_and_the_log_stays_append_only(
+) {
+    let (_store, db) = postgres().await;
+    let unforced: Vec<String> = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.owner_url)
+            .await
+            .expect("connect");
+        sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relrowsecurity \
+               AND (NOT c.relforcerowsecurity OR NOT EXISTS (SELECT 1 FROM pg_policies p \
+                     WHERE p.schemaname = 'public' AND p.tablename = c.relname \
+                       AND p.policyname = 'cross_account_work' \
+                       AND p.roles = '{chronicle_serving}'::name[])) \
+             ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("catalogue")
+    };
+    assert!(
+        unforced.is_empty(),
+        "tables without FORCE or the cross_account_work policy: {unforced:?}"
+    );
+    for role in ["chronicle_serving", "chronicle_tenant"] {
+        let rights = query_i64(
+            &db,
+            &format!(
+                "SELECT count(*) FROM (VALUES ('events'), ('event_chains')) t(name), \
+                 (VALUES ('UPDATE'), ('DELETE'), ('TRUNCATE')) p(privilege) \
+                 WHERE has_table_privilege('{role}', 'public.' || t.name, p.privilege) \
+                   AND NOT (t.name = 'event_chains' AND p.privilege = 'UPDATE')"
+            ),
+        )
+        .await;
+        assert_eq!(rights, 0, "{role} may change or remove what the log holds");
+        // The head's columns only: never the team it belongs to.
+        let rekey = query_i64(
+            &db,
+            &format!(
+                "SELECT count(*) WHERE has_column_privilege('{role}', 'public.event_chains', \
+                 'account_id', 'UPDATE')"
+            ),
+        )
+        .await;
+        assert_eq!(rekey, 0, "{role} may move a chain to another team");
+    }
+}

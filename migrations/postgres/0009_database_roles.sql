@@ -11,8 +11,9 @@
 -- this one already.
 DO $$
 BEGIN
-    -- Checked first: an owner without CREATEROLE may still migrate once a superuser
-    -- has made the role.
+    -- Checked first, so a second database's migration does not try to make it again.
+    -- The login running this needs CREATEROLE (or to be a superuser): it also grants
+    -- roles below.
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'chronicle_serving') THEN
         CREATE ROLE chronicle_serving NOLOGIN;
     END IF;

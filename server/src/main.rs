@@ -59,8 +59,14 @@ async fn main() -> anyhow::Result<()> {
             );
             if let Some(owner) = &owner_url {
                 tracing::info!("migrations: through {}", mask_password(owner));
+                tracing::warn!(
+                    "this server holds the owner's login (CHRONICLE_MIGRATE_DATABASE_URL): \
+                     whoever takes the process over can alter the event log with it. In \
+                     production run `chronicle migrate` with it as a step of its own and \
+                     serve without it (README: Database logins)"
+                );
             }
-            warn_if_the_log_is_alterable(&store).await?;
+            warn_if_the_log_is_alterable(&store).await;
             // What this process was told, so an operator can see a setting was taken.
             tracing::info!(
                 "settings: database_url={} addr={} {}",
@@ -236,8 +242,16 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Says at start when this server's own login could rewrite the event log.
-async fn warn_if_the_log_is_alterable(store: &Store) -> anyhow::Result<()> {
-    if let LogProtection::Alterable { login, why } = store.log_protection().await? {
+async fn warn_if_the_log_is_alterable(store: &Store) {
+    let protection = match store.log_protection().await {
+        Ok(p) => p,
+        // Advisory: a check that cannot run does not stop the server.
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check what this login can do to the event log");
+            return;
+        }
+    };
+    if let LogProtection::Alterable { login, why } = protection {
         tracing::warn!(
             "the database login {login} can alter the event log ({why}); only `chronicle \
              verify` and its anchors would show a change. In production, serve as a login \
@@ -245,7 +259,6 @@ async fn warn_if_the_log_is_alterable(store: &Store) -> anyhow::Result<()> {
              CHRONICLE_MIGRATE_DATABASE_URL (README: Database logins)"
         );
     }
-    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

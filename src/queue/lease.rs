@@ -53,7 +53,16 @@ pub async fn claim(
     let mut claimed = Vec::new();
     while (claimed.len() as u32) < limit {
         let wanted = limit - claimed.len() as u32;
-        let (jobs, buried) = claim_once(store, worker, kinds, wanted, lease).await?;
+        let (jobs, buried) = match claim_once(store, worker, kinds, wanted, lease).await {
+            Ok(outcome) => outcome,
+            // Jobs an earlier pass claimed are held (their attempt counted): hand them
+            // over rather than lose them to the error.
+            Err(e) if !claimed.is_empty() => {
+                tracing::warn!(error = %e, claimed = claimed.len(), "claiming more jobs failed");
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         claimed.extend(jobs);
         if buried == 0 {
             break;

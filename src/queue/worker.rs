@@ -40,6 +40,10 @@ type Finished = std::result::Result<(tokio::task::Id, (Job, Result<()>)), tokio:
 /// and the handle that stops the task if its lease is lost.
 type InFlight = HashMap<tokio::task::Id, (Job, AbortHandle)>;
 
+/// Jobs claimed ahead of free slots, each with the time until which its lease is known
+/// to hold (the claim's, or the last heartbeat's, start plus the lease).
+type Queued = VecDeque<(Job, Instant)>;
+
 /// How a worker behaves.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -137,8 +141,9 @@ impl Worker {
         let listener = this.spawn_listener();
         let mut running: JoinSet<(Job, Result<()>)> = JoinSet::new();
         let mut in_flight: InFlight = HashMap::new();
-        // Claimed, not yet started (see `WorkerConfig::local_queue`).
-        let mut queued: VecDeque<Job> = VecDeque::new();
+        // Claimed, not yet started (see `WorkerConfig::local_queue`), with the time
+        // until which this worker knows it holds each.
+        let mut queued: Queued = VecDeque::new();
         let concurrency = this.config.concurrency;
         let capacity = concurrency + this.config.local_queue;
         let beat = this.config.heartbeats.then(|| this.config.lease / 3);
@@ -167,6 +172,7 @@ impl Worker {
             let room = capacity.saturating_sub(running.len() + queued.len());
             let mut claimed = 0;
             if room > 0 && queued.len() <= this.config.local_queue / 2 {
+                let claimed_at = Instant::now();
                 match claim(
                     &this.store,
                     &this.config.id,
@@ -178,7 +184,9 @@ impl Worker {
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
-                        queued.extend(jobs);
+                        // Measured from before the claim, so never later than the lease.
+                        let held_until = claimed_at + this.config.lease;
+                        queued.extend(jobs.into_iter().map(|j| (j, held_until)));
                         this.start_queued(&mut queued, &mut running, &mut in_flight);
                     }
                     Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
@@ -225,7 +233,11 @@ impl Worker {
         // Stopped and waited for, so no copy still runs once its job is released.
         running.shutdown().await;
         // Running copies that did not finish in time, and jobs never started.
-        for job in in_flight.values().map(|(job, _)| job).chain(queued.iter()) {
+        for job in in_flight
+            .values()
+            .map(|(job, _)| job)
+            .chain(queued.iter().map(|(job, _)| job))
+        {
             if let Err(e) = release(&this.store, job).await {
                 tracing::warn!(job = %job.id, error = %e, "could not release a job at shutdown");
             }
@@ -233,17 +245,23 @@ impl Worker {
         Ok(())
     }
 
-    /// Starts queued jobs while slots are free.
+    /// Starts queued jobs while slots are free. A job whose lease may have run out
+    /// while it waited (no heartbeat reached the database in time) is not started:
+    /// another claim may hold it now.
     fn start_queued(
         self: &Arc<Self>,
-        queued: &mut VecDeque<Job>,
+        queued: &mut Queued,
         running: &mut JoinSet<(Job, Result<()>)>,
         in_flight: &mut InFlight,
     ) {
         while running.len() < self.config.concurrency {
-            let Some(job) = queued.pop_front() else {
+            let Some((job, held_until)) = queued.pop_front() else {
                 return;
             };
+            if Instant::now() >= held_until {
+                tracing::warn!(job = %job.id, kind = %job.kind, "queued job's lease may have run out; leaving it");
+                continue;
+            }
             let worker = self.clone();
             let j = job.clone();
             let handle = running.spawn(async move {
@@ -261,7 +279,7 @@ impl Worker {
         next_beat: &mut Option<Instant>,
         beat: Option<Duration>,
         in_flight: &mut InFlight,
-        queued: &mut VecDeque<Job>,
+        queued: &mut Queued,
     ) {
         let (Some(due), Some(every)) = (*next_beat, beat) else {
             return;
@@ -273,10 +291,11 @@ impl Worker {
         if in_flight.is_empty() && queued.is_empty() {
             return;
         }
+        let beat_at = Instant::now();
         let jobs: Vec<Job> = in_flight
             .values()
             .map(|(j, _)| j.clone())
-            .chain(queued.iter().cloned())
+            .chain(queued.iter().map(|(j, _)| j.clone()))
             .collect();
         let held = match extend(&self.store, &jobs, self.config.lease).await {
             Ok(held) => held,
@@ -287,9 +306,11 @@ impl Worker {
             }
         };
         let holds = |job: &Job| job.lease_token.is_some_and(|t| held.contains(&(job.id, t)));
-        queued.retain(|job| {
+        queued.retain_mut(|(job, held_until)| {
             let kept = holds(job);
-            if !kept {
+            if kept {
+                *held_until = beat_at + self.config.lease;
+            } else {
                 tracing::warn!(job = %job.id, kind = %job.kind, "queued job lost its lease; dropping it");
             }
             kept

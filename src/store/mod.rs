@@ -738,9 +738,14 @@ impl Store {
                 // Only after a lost connection: at the first start nothing was missed
                 // (streams begin from the database), so start-up reads no heads.
                 if listened_before {
-                    if let Err(e) = store.announce_all_heads().await {
-                        tracing::warn!(error = %e, "could not announce chain heads after reconnecting");
-                    }
+                    // In a task of its own: it may wait for slow subscribers, and new
+                    // notifications must not wait behind it.
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = store.announce_all_heads().await {
+                            tracing::warn!(error = %e, "could not announce chain heads after reconnecting");
+                        }
+                    });
                 }
                 listened_before = true;
                 // `try_recv` says when the connection is lost (`recv` would reconnect

@@ -28,12 +28,22 @@ impl Store {
             return Ok(LogProtection::FileOnly);
         };
         debug_assert_eq!(self.engine(), Engine::Postgres);
-        let (login, superuser, owner, changes): (String, bool, bool, bool) = sqlx::query_as(
+        let (login, superuser, owner, schema_owner, create_role, changes): (
+            String,
+            bool,
+            bool,
+            bool,
+            bool,
+            bool,
+        ) = sqlx::query_as(
             "SELECT current_user::text, r.rolsuper, \
                     pg_has_role(current_user, c.relowner, 'MEMBER'), \
+                    pg_has_role(current_user, n.nspowner, 'MEMBER'), \
+                    r.rolcreaterole, \
                     has_table_privilege('public.events', 'UPDATE, DELETE, TRUNCATE') \
                     OR has_table_privilege('public.event_chains', 'DELETE, TRUNCATE') \
-             FROM pg_class c JOIN pg_roles r ON r.rolname = current_user \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                  JOIN pg_roles r ON r.rolname = current_user \
              WHERE c.oid = 'public.events'::regclass",
         )
         .fetch_one(pool)
@@ -42,6 +52,11 @@ impl Store {
             "it is a superuser"
         } else if owner {
             "it owns the log's tables, so it can disable their triggers or alter them"
+        } else if schema_owner {
+            "it owns the schema that holds the log (as a database's owner does), so it \
+             can drop the log's tables"
+        } else if create_role {
+            "it may create roles, and so grant itself the owner's"
         } else if changes {
             "it holds UPDATE, DELETE or TRUNCATE on the log"
         } else {

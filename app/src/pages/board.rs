@@ -624,7 +624,11 @@ fn card_meta(card: &CardView, today: &str) -> impl IntoView {
         && card.due_date.is_none()
         && card.comments == 0
         && card.assignee_name.is_none();
-    (!empty).then(|| view! { <span class="meta">{status} {due} {comments} {assignee}</span> })
+    // Type-erased: every part is optional, and without erasure the board's view type
+    // grows past the compiler's depth limit in release builds.
+    (!empty).then(|| {
+        view! { <span class="meta">{status} {due} {comments} {assignee}</span> }.into_any()
+    })
 }
 
 /// `2026-12-03` as `Dec 3`.

@@ -11,7 +11,7 @@ use crate::api::cards::{
     card, AddComment, ArchiveCard, CardData, DeleteCard, DeleteComment, EditComment, MoveCard,
     RestoreCard, SetCardStatus, SetSubscribed, ThreadEntry, UpdateCard,
 };
-use crate::components::{clock, relative, ActivityFeed, ErrorMessage, LastError};
+use crate::components::{clock, relative, ActivityFeed, Avatar, ErrorMessage, LastError};
 
 const STATUSES: [(&str, &str); 4] = [
     ("open", "Open"),
@@ -351,6 +351,7 @@ fn thread_entry(
     view! {
         <li class=class>
             <p class="who">
+                <Avatar name=m.author_name.clone() size="small" />
                 <strong>{m.author_name}</strong>
                 " · "
                 <time datetime=stamp title=title>{when}</time>

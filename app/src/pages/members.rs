@@ -8,7 +8,7 @@ use crate::api::members::{
     members, ChangeMemberRole, InvitationView, InviteMember, MemberView, MembersData, RemoveMember,
     RevokeInvitation,
 };
-use crate::components::{ErrorMessage, LastError};
+use crate::components::{Avatar, ErrorMessage, LastError};
 
 const ROLES: [&str; 3] = ["member", "admin", "owner"];
 
@@ -161,7 +161,11 @@ fn member_row(
     let key = m.email.clone();
     view! {
         <tr data-member=key>
-            <td class="name">{m.name}</td>
+            <td class="name">
+                <Avatar name=m.name.clone() size="small" />
+                " "
+                {m.name}
+            </td>
             <td class="email">{m.email}</td>
             <td class="role">{role_cell}</td>
             <td class="actions">{action_cell}</td>
