@@ -237,9 +237,9 @@ fn serve_until_settings(envs: &[(&str, &str)]) -> (Running, Vec<String>) {
     }
 }
 
-/// A server that logs in as the tables' owner is told it could rewrite its own log;
-/// one that serves as a member of `chronicle_serving` and migrates through the owner's
-/// login is not.
+/// A server that logs in as the tables' owner is told it could rewrite its own log; one
+/// that serves as a member of `chronicle_serving` is not, but is told when it also holds
+/// the owner's login to migrate with.
 #[tokio::test]
 async fn serve_warns_when_its_login_can_alter_the_event_log() {
     let (_store, db) = chronicle::testing::postgres().await;
@@ -250,17 +250,26 @@ async fn serve_warns_when_its_login_can_alter_the_event_log() {
         "{log:#?}"
     );
 
+    // The serving login migrating through the owner's: its own login is fine, but the
+    // process holds the owner's, and is told so.
+    let login_warning =
+        |l: &String| l.contains("the database login") && l.contains("can alter the event log");
     let (_serving, log) = serve_until_settings(&[
         ("DATABASE_URL", &db.url),
         ("CHRONICLE_MIGRATE_DATABASE_URL", &db.owner_url),
     ]);
-    assert!(
-        !log.iter().any(|l| l.contains("can alter the event log")),
-        "{log:#?}"
-    );
+    assert!(!log.iter().any(login_warning), "{log:#?}");
     assert!(
         log.iter()
             .any(|l| l.contains("migrations: through postgres://")),
         "{log:#?}"
     );
+    assert!(
+        log.iter().any(|l| l.contains("holds the owner's login")),
+        "{log:#?}"
+    );
+
+    // The production set-up: the serving login alone, on a migrated database. No warning.
+    let (_alone, log) = serve_until_settings(&[("DATABASE_URL", &db.url)]);
+    assert!(!log.iter().any(|l| l.contains("WARN")), "{log:#?}");
 }
