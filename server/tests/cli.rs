@@ -216,8 +216,9 @@ fn serve_until_settings(envs: &[(&str, &str)]) -> (Running, Vec<String>) {
     for (k, v) in envs {
         command.env(k, v);
     }
-    let mut child = command.spawn().expect("start chronicle");
-    let stdout = child.stdout.take().expect("stdout");
+    // Killed and waited for however the test ends.
+    let mut running = Running(command.spawn().expect("start chronicle"));
+    let stdout = running.0.stdout.take().expect("stdout");
     let (send, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
@@ -232,7 +233,7 @@ fn serve_until_settings(envs: &[(&str, &str)]) -> (Running, Vec<String>) {
         let done = line.contains("settings:");
         log.push(line);
         if done {
-            return (Running(child), log);
+            return (running, log);
         }
     }
 }

@@ -646,6 +646,7 @@ fn short_date(date: &str) -> String {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn card_view(
     card: CardView,
     today: &str,
