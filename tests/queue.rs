@@ -335,6 +335,25 @@ chronicle::engine_tests! {
         assert!(attempts[1..3].iter().all(|a| *a >= 2), "{attempts:?}");
     }
 
+    async fn every_completion_reaches_the_database_before_the_worker_has_stopped(store) {
+        let handler = Counting::new("test.quick");
+        let mut tx = store.begin().await.expect("begin");
+        for i in 0..200 {
+            queue::enqueue(&mut tx, NewJob::new("test.quick", json!(i))).await.expect("enqueue");
+        }
+        tx.commit().await.expect("commit");
+        let mut config = fast_config("finisher");
+        config.local_queue = 50;
+        let mut worker = Worker::new(store.clone(), config);
+        worker.register(handler.clone());
+        let (stop, task) = start(worker);
+        chronicle::testing::eventually("all ran", async || handler.runs() == 200).await;
+        // Stop at once: completions may still be on their way when it is asked to.
+        stop.send(true).expect("stop");
+        task.await.expect("join").expect("worker");
+        assert_eq!(queue::counts(&store).await.expect("counts").ready, 0, "every completed job is gone");
+    }
+
     async fn spent_jobs_at_the_head_of_the_queue_do_not_take_a_claims_slots(store) {
         let kinds = kinds(&["test.crash"]);
         for _ in 0..3 {

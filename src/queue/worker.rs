@@ -40,6 +40,9 @@ type Finished = std::result::Result<(tokio::task::Id, (Job, Result<()>)), tokio:
 /// and the handle that stops the task if its lease is lost.
 type InFlight = HashMap<tokio::task::Id, (Job, AbortHandle)>;
 
+/// Completion statements a worker lets run beside its loop at once.
+const MAX_COMPLETING: usize = 4;
+
 /// Jobs claimed ahead of free slots, each with the time until which its lease is known
 /// to hold (the claim's, or the last heartbeat's, start plus the lease).
 type Queued = VecDeque<(Job, Instant)>;
@@ -134,7 +137,9 @@ impl Worker {
     ///
     /// Finished jobs are settled in batches: every success that completed since the
     /// last look is deleted in one statement, which on PostgreSQL saves a commit (and
-    /// a WAL flush) per job.
+    /// a WAL flush) per job. That statement runs in a task beside the loop (at most
+    /// [`MAX_COMPLETING`] at once), so new jobs start while it is on its way; the
+    /// worker waits for every one before it returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let this = Arc::new(self);
         let kinds: Vec<String> = this.handlers.keys().cloned().collect();
@@ -144,6 +149,8 @@ impl Worker {
         // Claimed, not yet started (see `WorkerConfig::local_queue`), with the time
         // until which this worker knows it holds each.
         let mut queued: Queued = VecDeque::new();
+        // Completions on their way to the database (see `settle`).
+        let mut completing: JoinSet<()> = JoinSet::new();
         let concurrency = this.config.concurrency;
         let capacity = concurrency + this.config.local_queue;
         let beat = this.config.heartbeats.then(|| this.config.lease / 3);
@@ -162,7 +169,7 @@ impl Worker {
             while let Some(r) = running.try_join_next_with_id() {
                 done.push(r);
             }
-            this.settle(done, &mut in_flight).await;
+            this.settle(done, &mut in_flight, &mut completing).await;
             this.beat_if_due(&mut next_beat, beat, &mut in_flight, &mut queued)
                 .await;
             this.start_queued(&mut queued, &mut running, &mut in_flight);
@@ -203,7 +210,7 @@ impl Worker {
                     while let Some(r) = running.try_join_next_with_id() {
                         done.push(r);
                     }
-                    this.settle(done, &mut in_flight).await;
+                    this.settle(done, &mut in_flight, &mut completing).await;
                 }
                 _ = sleep_until(beat_at) => {}
                 _ = tokio::time::sleep(this.config.poll_interval) => {}
@@ -222,7 +229,7 @@ impl Worker {
             let beat_at = next_beat.filter(|_| !in_flight.is_empty() || !queued.is_empty());
             tokio::select! {
                 Some(done) = running.join_next_with_id() => {
-                    this.settle(vec![done], &mut in_flight).await;
+                    this.settle(vec![done], &mut in_flight, &mut completing).await;
                 }
                 _ = sleep_until(beat_at) => {
                     this.beat_if_due(&mut next_beat, beat, &mut in_flight, &mut queued).await;
@@ -242,6 +249,8 @@ impl Worker {
                 tracing::warn!(job = %job.id, error = %e, "could not release a job at shutdown");
             }
         }
+        // Every completion has reached the database before the worker says it stopped.
+        while completing.join_next().await.is_some() {}
         Ok(())
     }
 
@@ -344,7 +353,12 @@ impl Worker {
 
     /// Records the outcome of finished jobs: successes deleted together, failures
     /// retried or declared dead, recurring jobs rescheduled.
-    async fn settle(&self, done: Vec<Finished>, in_flight: &mut InFlight) {
+    async fn settle(
+        &self,
+        done: Vec<Finished>,
+        in_flight: &mut InFlight,
+        completing: &mut JoinSet<()>,
+    ) {
         if done.is_empty() {
             return;
         }
@@ -394,10 +408,21 @@ impl Worker {
                 tracing::warn!(job = %job_id, error = %e, "could not record a job's outcome");
             }
         }
+        // Successes are deleted in a task of their own: the loop goes on starting jobs
+        // while the statement is on its way (waiting for it left every slot idle for
+        // a round trip, and the database and this process each idle a third of the
+        // time). At most a few are in flight; the worker waits for all before it stops.
+        while completing.try_join_next().is_some() {}
+        while completing.len() >= MAX_COMPLETING {
+            completing.join_next().await;
+        }
         if !succeeded.is_empty() {
-            if let Err(e) = complete_many(&self.store, &succeeded).await {
-                tracing::warn!(error = %e, jobs = succeeded.len(), "could not complete jobs");
-            }
+            let store = self.store.clone();
+            completing.spawn(async move {
+                if let Err(e) = complete_many(&store, &succeeded).await {
+                    tracing::warn!(error = %e, jobs = succeeded.len(), "could not complete jobs");
+                }
+            });
         }
     }
 
