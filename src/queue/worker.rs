@@ -138,8 +138,8 @@ impl Worker {
     /// Finished jobs are settled in batches: every success that completed since the
     /// last look is deleted in one statement, which on PostgreSQL saves a commit (and
     /// a WAL flush) per job. That statement runs in a task beside the loop (at most
-    /// [`MAX_COMPLETING`] at once), so new jobs start while it is on its way; the
-    /// worker waits for every one before it returns.
+    /// four at once), so new jobs start while it is on its way; the worker waits for
+    /// every one before it returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let this = Arc::new(self);
         let kinds: Vec<String> = this.handlers.keys().cloned().collect();
