@@ -151,6 +151,10 @@ impl Worker {
         let mut queued: Queued = VecDeque::new();
         // Completions on their way to the database (see `settle`).
         let mut completing: JoinSet<()> = JoinSet::new();
+        // A claim running beside the loop (made while queued jobs remain).
+        let mut claiming: Option<tokio::task::JoinHandle<(Instant, Result<Vec<Job>>)>> = None;
+        // False after a claim found nothing, until something wakes the loop.
+        let mut claim_again = true;
         let concurrency = this.config.concurrency;
         let capacity = concurrency + this.config.local_queue;
         let beat = this.config.heartbeats.then(|| this.config.lease / 3);
@@ -175,49 +179,81 @@ impl Worker {
             this.start_queued(&mut queued, &mut running, &mut in_flight);
 
             // Claim when the local queue runs low: for free slots, and as many again
-            // as the local queue holds.
+            // as the local queue holds. While queued jobs remain, the claim runs in a
+            // task beside the loop, so they keep starting during its round trip.
             let room = capacity.saturating_sub(running.len() + queued.len());
             let mut claimed = 0;
-            if room > 0 && queued.len() <= this.config.local_queue / 2 {
+            if room > 0
+                && queued.len() <= this.config.local_queue / 2
+                && claiming.is_none()
+                && claim_again
+            {
                 let claimed_at = Instant::now();
-                match claim(
-                    &this.store,
-                    &this.config.id,
-                    &kinds,
-                    room as u32,
-                    this.config.lease,
-                )
-                .await
-                {
-                    Ok(jobs) => {
-                        claimed = jobs.len();
-                        // Measured from before the claim, so never later than the lease.
-                        let held_until = claimed_at + this.config.lease;
-                        queued.extend(jobs.into_iter().map(|j| (j, held_until)));
-                        this.start_queued(&mut queued, &mut running, &mut in_flight);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
+                if queued.is_empty() {
+                    let result = claim(
+                        &this.store,
+                        &this.config.id,
+                        &kinds,
+                        room as u32,
+                        this.config.lease,
+                    )
+                    .await;
+                    claimed = this.take_claim(claimed_at, result, &mut queued);
+                    this.start_queued(&mut queued, &mut running, &mut in_flight);
+                } else {
+                    let (store, id, kinds, lease) = (
+                        this.store.clone(),
+                        this.config.id.clone(),
+                        kinds.clone(),
+                        this.config.lease,
+                    );
+                    claiming = Some(tokio::spawn(async move {
+                        (
+                            claimed_at,
+                            claim(&store, &id, &kinds, room as u32, lease).await,
+                        )
+                    }));
                 }
             }
             if claimed > 0 && running.len() < concurrency {
                 continue;
             }
             let beat_at = next_beat.filter(|_| !in_flight.is_empty() || !queued.is_empty());
-            tokio::select! {
-                _ = &mut notified => {}
+            // Until something happens, a claim beside the loop that found nothing is not
+            // repeated.
+            claim_again = tokio::select! {
+                _ = &mut notified => true,
                 Some(first) = running.join_next_with_id(), if !running.is_empty() => {
                     let mut done = vec![first];
                     while let Some(r) = running.try_join_next_with_id() {
                         done.push(r);
                     }
                     this.settle(done, &mut in_flight, &mut completing).await;
+                    true
                 }
-                _ = sleep_until(beat_at) => {}
-                _ = tokio::time::sleep(this.config.poll_interval) => {}
+                claimed = async { claiming.as_mut().expect("a claim in flight").await }, if claiming.is_some() => {
+                    claiming = None;
+                    let found = match claimed {
+                        Ok((at, result)) => this.take_claim(at, result, &mut queued),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the claiming task failed");
+                            0
+                        }
+                    };
+                    this.start_queued(&mut queued, &mut running, &mut in_flight);
+                    found > 0
+                }
+                _ = sleep_until(beat_at) => true,
+                _ = tokio::time::sleep(this.config.poll_interval) => true,
                 // A dropped sender means nobody can ask to stop any more: stop now
                 // rather than wake at once, forever.
-                changed = shutdown.changed() => if changed.is_err() { break },
-            }
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    true
+                }
+            };
         }
         if let Some(l) = listener {
             l.abort();
@@ -239,6 +275,12 @@ impl Worker {
         }
         // Stopped and waited for, so no copy still runs once its job is released.
         running.shutdown().await;
+        // A claim still on its way: its jobs are given back with the queued ones.
+        if let Some(claim) = claiming.take() {
+            if let Ok((at, result)) = claim.await {
+                this.take_claim(at, result, &mut queued);
+            }
+        }
         // Running copies that did not finish in time, and jobs never started.
         for job in in_flight
             .values()
@@ -252,6 +294,29 @@ impl Worker {
         // Every completion has reached the database before the worker says it stopped.
         while completing.join_next().await.is_some() {}
         Ok(())
+    }
+
+    /// Adds a claim's jobs to the local queue, each held until `claimed_at` plus the
+    /// lease (measured from before the claim, so never later than the lease really
+    /// ends); returns how many.
+    fn take_claim(
+        &self,
+        claimed_at: Instant,
+        result: Result<Vec<Job>>,
+        queued: &mut Queued,
+    ) -> usize {
+        match result {
+            Ok(jobs) => {
+                let n = jobs.len();
+                let held_until = claimed_at + self.config.lease;
+                queued.extend(jobs.into_iter().map(|j| (j, held_until)));
+                n
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming jobs failed");
+                0
+            }
+        }
     }
 
     /// Starts queued jobs while slots are free. A job whose lease may have run out
