@@ -69,6 +69,18 @@ async fn enqueue(store: &Store, job: NewJob) -> Option<uuid::Uuid> {
     id
 }
 
+/// Enqueues `n` jobs of `kind` (payload: their number) in one transaction, so a worker
+/// started afterwards finds them all at its first claim.
+async fn enqueue_numbered(store: &Store, kind: &str, n: i64) {
+    let mut tx = store.begin().await.expect("begin");
+    for i in 0..n {
+        queue::enqueue(&mut tx, NewJob::new(kind, json!(i)))
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+}
+
 fn kinds(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
@@ -279,11 +291,7 @@ chronicle::engine_tests! {
 
     async fn a_local_queue_holds_its_jobs_through_heartbeats_and_gives_them_back_at_shutdown(store, db) {
         let slow = Sleeper::new("test.queued", Duration::from_secs(60), Duration::from_secs(120));
-        let mut tx = store.begin().await.expect("begin");
-        for i in 0..10 {
-            queue::enqueue(&mut tx, NewJob::new("test.queued", json!(i))).await.expect("enqueue");
-        }
-        tx.commit().await.expect("commit");
+        enqueue_numbered(&store, "test.queued", 10).await;
         let mut config = fast_config("prefetcher");
         config.concurrency = 2;
         config.local_queue = 4;
@@ -312,11 +320,7 @@ chronicle::engine_tests! {
     async fn a_queued_job_whose_lease_ran_out_while_waiting_is_claimed_again_not_run_stale(store) {
         // Without heartbeats the queued jobs' leases run out while the first job runs.
         let slow = Sleeper::new("test.stale", Duration::from_millis(1200), Duration::from_secs(60));
-        let mut tx = store.begin().await.expect("begin");
-        for i in 0..3 {
-            queue::enqueue(&mut tx, NewJob::new("test.stale", json!(i))).await.expect("enqueue");
-        }
-        tx.commit().await.expect("commit");
+        enqueue_numbered(&store, "test.stale", 3).await;
         let mut config = fast_config("stale");
         config.concurrency = 1;
         config.local_queue = 2;
@@ -337,11 +341,7 @@ chronicle::engine_tests! {
 
     async fn every_completion_reaches_the_database_before_the_worker_has_stopped(store) {
         let handler = Counting::new("test.quick");
-        let mut tx = store.begin().await.expect("begin");
-        for i in 0..200 {
-            queue::enqueue(&mut tx, NewJob::new("test.quick", json!(i))).await.expect("enqueue");
-        }
-        tx.commit().await.expect("commit");
+        enqueue_numbered(&store, "test.quick", 200).await;
         let mut config = fast_config("finisher");
         config.local_queue = 50;
         let mut worker = Worker::new(store.clone(), config);
@@ -570,13 +570,7 @@ async fn postgres_claims_walk_the_ready_index_even_before_the_table_is_analysed(
     chronicle::testing::execute_raw(&db, "ALTER TABLE jobs SET (autovacuum_enabled = false)")
         .await
         .expect("autovacuum off");
-    let mut tx = store.begin().await.expect("begin");
-    for i in 0..3_000 {
-        queue::enqueue(&mut tx, NewJob::new("test.burst", json!(i)))
-            .await
-            .expect("enqueue");
-    }
-    tx.commit().await.expect("commit");
+    enqueue_numbered(&store, "test.burst", 3_000).await;
     let kinds = kinds(&["test.burst", "test.other"]);
 
     let guessed = chronicle::testing::postgres_claim_plan(&store, &kinds, true).await;

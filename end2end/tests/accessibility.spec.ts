@@ -1,6 +1,6 @@
 import { test, expect, type Page } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
-import { address, hydrated, newBoard, threadSays } from "./helpers";
+import { address, giveTheCardEverything, hydrated, newBoard } from "./helpers";
 
 /** Runs axe-core on the page as it stands; fails on any serious or critical violation
  * of WCAG 2.x A/AA, naming the rule and the elements. */
@@ -31,17 +31,7 @@ test("every page passes the accessibility check in light and dark, and fits 375 
   await hydrated(page);
   const card = page.url();
   // Everything a card can show on the board: assignee, an overdue date, a comment, a status.
-  const me = (await page.getByTestId("me").textContent())!.trim();
-  await page.getByLabel("Assignee").selectOption({ label: me });
-  await page.getByLabel("Due date").fill("2020-01-31");
-  await page.getByRole("button", { name: "Save changes" }).click();
-  await threadSays(page, "changed the");
-  await page.getByLabel("Comment", { exact: true }).fill("On it");
-  await page.getByRole("button", { name: "Comment", exact: true }).click();
-  await expect(page.getByTestId("thread")).toContainText("On it");
-  await page.getByLabel("Status", { exact: true }).selectOption("blocked");
-  await page.getByRole("button", { name: "Set status" }).click();
-  await threadSays(page, "blocked");
+  await giveTheCardEverything(page);
   const team = new URL(board).pathname.split("/")[1];
   const pages = [
     ["home", "/"],

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { address, hydrated, newBoard, signIn, threadSays } from "./helpers";
+import { address, giveTheCardEverything, hydrated, newBoard, signIn, threadSays } from "./helpers";
 
 test("a board: add cards, drag one to another column, move one from the keyboard menu, read the card's thread", async ({ page }) => {
   await signIn(page, address("dana"));
@@ -169,7 +169,6 @@ test("times on a card's thread and activity keep counting while the page stays o
 test("a card on the board says at a glance who has it, when it is due (overdue in words), its status and its talk", async ({ page }) => {
   await newBoard(page, address("gus"), "Glance");
   const boardUrl = page.url();
-  const me = (await page.getByTestId("me").textContent())!.trim();
   const todo = page.locator('[data-column="To do"]');
   await todo.getByLabel("New card in To do").fill("Fix login");
   await todo.getByRole("button", { name: "Add" }).click();
@@ -179,16 +178,7 @@ test("a card on the board says at a glance who has it, when it is due (overdue i
 
   await card.locator("a.title").click();
   await hydrated(page);
-  await page.getByLabel("Assignee").selectOption({ label: me });
-  await page.getByLabel("Due date").fill("2020-01-31");
-  await page.getByRole("button", { name: "Save changes" }).click();
-  await threadSays(page, "changed the");
-  await page.getByLabel("Comment", { exact: true }).fill("On it");
-  await page.getByRole("button", { name: "Comment", exact: true }).click();
-  await expect(page.getByTestId("thread")).toContainText("On it");
-  await page.getByLabel("Status", { exact: true }).selectOption("blocked");
-  await page.getByRole("button", { name: "Set status" }).click();
-  await threadSays(page, "blocked");
+  const me = await giveTheCardEverything(page);
 
   await page.goto(boardUrl);
   await hydrated(page);

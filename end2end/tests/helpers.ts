@@ -59,3 +59,20 @@ export async function threadSays(page: Page, text: string) {
     }, { timeout: 15_000 })
     .toContain(text);
 }
+
+/** On a card's page: assigns it to the signed-in person, sets a past due date
+ * (2020-01-31), comments "On it" and sets the status to blocked, waiting for each. */
+export async function giveTheCardEverything(page: Page) {
+  const me = (await page.getByTestId("me").textContent())!.trim();
+  await page.getByLabel("Assignee").selectOption({ label: me });
+  await page.getByLabel("Due date").fill("2020-01-31");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await threadSays(page, "changed the");
+  await page.getByLabel("Comment", { exact: true }).fill("On it");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  await expect(page.getByTestId("thread")).toContainText("On it");
+  await page.getByLabel("Status", { exact: true }).selectOption("blocked");
+  await page.getByRole("button", { name: "Set status" }).click();
+  await threadSays(page, "blocked");
+  return me;
+}
